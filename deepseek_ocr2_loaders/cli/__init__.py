@@ -1,0 +1,7 @@
+"""The ``deepseek-ocr2`` command line."""
+
+from __future__ import annotations
+
+from .main import main
+
+__all__ = ["main"]

@@ -1,0 +1,164 @@
+"""``deepseek-ocr2 convert INPUT... -o OUTDIR``: Markdown and JSONL per document.
+
+Only this module configures logging and progress bars; the library never does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from .. import __version__
+from ..engines.base import OCREngine
+from ..errors import DeepSeekOCR2Error, InputError
+from ..pipeline import convert
+from ..prompts import PROMPTS
+from ..types import PageResult
+
+__all__ = ["main"]
+
+logger = logging.getLogger("deepseek_ocr2_loaders.cli")
+
+SUFFIXES = frozenset({".pdf", ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``deepseek-ocr2``."""
+    parser = argparse.ArgumentParser(
+        prog="deepseek-ocr2", description="Turn PDFs and images into Markdown with DeepSeek-OCR-2."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "convert",
+        help="convert PDFs and images to Markdown (OUTDIR/<name>.md) and page records (OUTDIR/<name>.jsonl)",
+    )
+    run.add_argument("inputs", nargs="+", metavar="INPUT", help="PDF or image files, or folders of them")
+    run.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR", help="output folder")
+    run.add_argument("--model", default="deepseek-community/DeepSeek-OCR-2", help="hub id or local checkpoint folder")
+    run.add_argument("--pages", help="1-based pages and ranges, e.g. 1-3,7 (default: all)")
+    run.add_argument("--dpi", type=int, default=144, help="PDF render resolution (default: 144)")
+    run.add_argument("--max-new-tokens", type=int, default=8192, help="token budget per page (default: 8192)")
+    run.add_argument(
+        "--prompt", default="markdown", help=f"preset ({', '.join(PROMPTS)}) or a custom instruction (default: markdown)"
+    )
+    run.add_argument("--password", help="password of encrypted PDFs")
+    run.add_argument("--device", help="cuda, cuda:1, cpu... (default: cuda when available)")
+    run.add_argument("--dtype", help="bfloat16, float16 or float32 (default: bf16 on CUDA, fp32 on CPU)")
+    run.add_argument("--batch-size", type=int, default=16, help="pages decoded together (default: 16)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, engine: OCREngine | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 1 some input or the model failed)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(levelname)s %(message)s")
+    files = list(_expand(args.inputs))
+    if not files:
+        print("error: no PDF or image files found in the inputs", file=sys.stderr)
+        return 1
+    if engine is None:
+        from ..engines.transformers import TransformersEngine
+
+        engine = TransformersEngine(
+            args.model, device=args.device, dtype=args.dtype, max_batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+        )
+    args.output.mkdir(parents=True, exist_ok=True)
+    failed: list[str] = []
+    stems: set[str] = set()
+    with engine, _Bar(args.quiet) as bar:
+        for path in files:
+            stem = _unique_stem(path, stems)
+            try:
+                pages = convert(path, engine=engine, prompt=args.prompt, pages=args.pages, dpi=args.dpi,
+                                password=args.password)
+                bad = _write_document(pages, args.output, stem, bar)
+            except InputError as exc:
+                failed.append(f"{path}: {exc.message}")
+                continue
+            except DeepSeekOCR2Error as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            if bad:
+                failed.append(f"{path}: {bad} page(s) failed (see {stem}.jsonl)")
+    if failed:
+        print(f"{len(failed)} of {len(files)} input(s) had problems:", file=sys.stderr)
+        for line in failed:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _expand(inputs: Iterable[str]) -> Iterable[Path]:
+    """Files as given; folders expanded to their PDFs and images, sorted."""
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+        else:
+            yield path
+
+
+def _unique_stem(path: Path, taken: set[str]) -> str:
+    """A file-name-safe stem that cannot escape OUTDIR and does not clash with another input's."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._") or "document"
+    stem, n = base, 1
+    while stem in taken:
+        n += 1
+        stem = f"{base}-{n}"
+    taken.add(stem)
+    return stem
+
+
+def _write_document(pages: Iterable[PageResult], outdir: Path, stem: str, bar: _Bar) -> int:
+    """Write ``<stem>.md``, ``<stem>.jsonl`` and ``<stem>_figures/``; return the count of failed pages."""
+    figures_dir = outdir / f"{stem}_figures"
+    failed = 0
+    with (outdir / f"{stem}.md").open("w", encoding="utf-8") as md, (outdir / f"{stem}.jsonl").open(
+        "w", encoding="utf-8"
+    ) as jsonl:
+        for number, page in enumerate(pages):
+            markdown = page.markdown
+            for figure in page.figures:
+                figures_dir.mkdir(exist_ok=True)
+                figure.image.save(figures_dir / figure.name)
+                markdown = markdown.replace(f"]({figure.name})", f"]({figures_dir.name}/{figure.name})")
+            if number:
+                md.write("\n\n---\n\n")
+            md.write(f"<!-- page {page.page_number} (label {page.page_label}), status {page.status.value} -->\n\n")
+            md.write(markdown.rstrip() + "\n")
+            record = page.to_dict()
+            record["figures"] = [dict(f, path=f"{figures_dir.name}/{f['name']}") for f in record["figures"]]
+            jsonl.write(json.dumps(record, ensure_ascii=False) + "\n")
+            failed += page.status.value == "failed"
+            bar.update(1)
+    return failed
+
+
+class _Bar:
+    """A tqdm bar on a terminal; nothing otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self._bar = None
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(unit="page", desc="OCR")
+
+    def update(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()

@@ -1,0 +1,311 @@
+"""In-process DeepSeek-OCR-2 on a GPU (or CPU) through Hugging Face transformers.
+
+Uses transformers' native ``DeepseekOcr2ForConditionalGeneration`` and
+``DeepseekOcr2Processor``: no ``trust_remote_code``. One model per (model id, revision,
+device, dtype, attention) is loaded per process and shared by every engine that names
+it; it is freed when the last engine holding it is closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, EngineError, GPUOutOfMemoryError, ModelLoadError
+from ._guards import LoopStopper, WindowedNoRepeatNGram, finish_sequence
+from .base import EngineOutput, OCREngine
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+__all__ = ["DEFAULT_MODEL", "TransformersEngine", "finish_sequence"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "deepseek-community/DeepSeek-OCR-2"
+TABLE_CELL_TOKENS = ("<td>", "</td>")
+
+
+@dataclass
+class _LoadedModel:
+    model: Any
+    processor: Any
+    users: int = 0
+
+
+_MODELS: dict[tuple[str, str | None, str, str, str], _LoadedModel] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _load_help(model: str) -> str:
+    return (
+        f"could not load the DeepSeek-OCR-2 model {model!r}. If this machine has no network "
+        "access, download the checkpoint where you have one "
+        f"(`hf download {DEFAULT_MODEL} --local-dir ./DeepSeek-OCR-2`), copy the folder here and "
+        "pass its path: TransformersEngine(model='./DeepSeek-OCR-2') or "
+        "`deepseek-ocr2 convert --model ./DeepSeek-OCR-2 ...`"
+    )
+
+
+@contextmanager
+def _mapped_generation_errors() -> Iterator[None]:
+    """Translate torch's failures during generation into this package's errors."""
+    import torch
+
+    try:
+        yield
+    except torch.OutOfMemoryError as exc:
+        raise GPUOutOfMemoryError(
+            "the GPU ran out of memory; lower max_batch_size or vision_batch_size"
+        ) from exc
+    except (RuntimeError, ValueError, IndexError) as exc:
+        raise EngineError(f"generation failed: {exc}") from exc
+
+
+class TransformersEngine(OCREngine):
+    """DeepSeek-OCR-2 in this process, pages batched on one device.
+
+    Args:
+        model: Hub id or local folder of a DeepSeek-OCR-2 checkpoint.
+        device: ``"cuda"``, ``"cuda:1"``, ``"cpu"``...; default CUDA when available.
+        dtype: ``"bfloat16"``, ``"float16"``, ``"float32"``; default bf16 on CUDA, fp32 on CPU.
+        attn_implementation: ``"sdpa"`` (default) or ``"flash_attention_2"`` for the
+            language model (needs the ``flash`` extra).
+        max_batch_size: Pages decoded together in one ``generate`` call.
+        vision_batch_size: Pages whose views are encoded together. The SAM tower builds a
+            12 x 4096 x 4096 attention bias per 1024 view, so a page with 6 crops needs
+            about 3 GiB during encoding; keep this small.
+        max_new_tokens: Token budget per page (the model card uses 8192).
+        ngram_size: Length of the n-grams that may not repeat...
+        ngram_window: ...inside this many recent tokens (``<td>``/``</td>`` exempt).
+        revision: Hub revision (branch, tag or commit) to load.
+        local_files_only: Never touch the network; load from the local cache or folder.
+
+    Raises:
+        ModelLoadError: The checkpoint is missing or unreadable; the message says how to
+            point at a local copy.
+        ConfigError: An option is out of bounds.
+
+    Examples:
+        >>> with TransformersEngine("./DeepSeek-OCR-2") as engine:  # doctest: +SKIP
+        ...     outputs = engine.generate([page_image], "<image>\\nFree OCR.")
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        attn_implementation: str = "sdpa",
+        max_batch_size: int = 16,
+        vision_batch_size: int = 2,
+        max_new_tokens: int = 8192,
+        ngram_size: int = 20,
+        ngram_window: int = 90,
+        revision: str | None = None,
+        local_files_only: bool = False,
+    ) -> None:
+        import torch
+
+        for label, value, low in (
+            ("max_batch_size", max_batch_size, 1),
+            ("vision_batch_size", vision_batch_size, 1),
+            ("max_new_tokens", max_new_tokens, 1),
+            ("ngram_size", ngram_size, 2),
+        ):
+            if value < low:
+                raise ConfigError(f"{label} must be >= {low}, got {value}")
+        if ngram_window < ngram_size:
+            raise ConfigError(f"ngram_window ({ngram_window}) must be >= ngram_size ({ngram_size})")
+        if attn_implementation not in ("sdpa", "eager", "flash_attention_2"):
+            raise ConfigError(f"unknown attn_implementation {attn_implementation!r}")
+        if attn_implementation == "flash_attention_2":
+            try:
+                import flash_attn  # noqa: F401
+            except ImportError as exc:
+                raise ConfigError(
+                    "attn_implementation='flash_attention_2' needs flash-attn: "
+                    "pip install 'deepseek-ocr2-loaders[flash]'"
+                ) from exc
+        self.model_id = str(model)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        default_dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        try:
+            self.dtype = getattr(torch, dtype) if dtype else default_dtype
+        except AttributeError as exc:
+            raise ConfigError(f"unknown dtype {dtype!r}") from exc
+        self.attn_implementation = attn_implementation
+        self.batch_size = max_batch_size
+        self.vision_batch_size = vision_batch_size
+        self.max_new_tokens = max_new_tokens
+        self.ngram_size = ngram_size
+        self.ngram_window = ngram_window
+        self.revision = revision
+        self.local_files_only = local_files_only
+        self._key = (self.model_id, revision, str(self.device), str(self.dtype), attn_implementation)
+        self._loaded: _LoadedModel | None = None
+
+    @property
+    def name(self) -> str:
+        """The model id or folder name, as recorded in page metadata."""
+        return self.model_id
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def _acquire(self) -> _LoadedModel:
+        """Load the model on first use; share it with engines of the same key."""
+        if self._loaded is not None:
+            return self._loaded
+        with _MODELS_LOCK:
+            loaded = _MODELS.get(self._key)
+            if loaded is None:
+                loaded = _MODELS[self._key] = self._load()
+            loaded.users += 1
+        self._loaded = loaded
+        return loaded
+
+    def _load(self) -> _LoadedModel:
+        from transformers import AutoConfig, AutoProcessor, DeepseekOcr2ForConditionalGeneration
+
+        source = self.model_id
+        local = Path(source).expanduser()
+        if local.exists():
+            source = str(local)
+        elif source.startswith((".", "/", "~")):
+            raise ModelLoadError(f"model folder not found. {_load_help(self.model_id)}", source=self.model_id)
+        options: dict[str, Any] = {"revision": self.revision, "local_files_only": self.local_files_only}
+        try:
+            config = AutoConfig.from_pretrained(source, **options)
+            if config.model_type != "deepseek_ocr2":
+                raise ModelLoadError(
+                    f"{source!r} is a {config.model_type!r} checkpoint, not DeepSeek-OCR-2 (deepseek_ocr2)",
+                    source=self.model_id,
+                )
+            attn: str | dict[str, str] = self.attn_implementation
+            if attn == "flash_attention_2":  # the vision towers support SDPA only
+                attn = {"text_config": "flash_attention_2", "vision_config": "sdpa", "": "sdpa"}
+            model = DeepseekOcr2ForConditionalGeneration.from_pretrained(
+                source, dtype=self.dtype, attn_implementation=attn, **options
+            )
+            processor = AutoProcessor.from_pretrained(source, **options)
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # any failure here (OSError, HTTP, socket, parse) is a load failure
+            raise ModelLoadError(f"{_load_help(self.model_id)} ({type(exc).__name__}: {exc})", source=self.model_id) from exc
+        model.to(self.device).eval()
+        processor.tokenizer.padding_side = "left"
+        logger.info("loaded %s on %s as %s", source, self.device, self.dtype)
+        return _LoadedModel(model=model, processor=processor)
+
+    def close(self) -> None:
+        """Release this engine's hold on the model; the last holder frees the GPU."""
+        if self._loaded is None:
+            return
+        with _MODELS_LOCK:
+            self._loaded.users -= 1
+            if self._loaded.users <= 0:
+                _MODELS.pop(self._key, None)
+                self._loaded.model = None
+        self._loaded = None
+        if self.device.type == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
+    # -- inference -----------------------------------------------------------------
+
+    def generate(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
+        """Read the images with ``prompt`` in batches of ``max_batch_size`` pages."""
+        outputs: list[EngineOutput] = []
+        for start in range(0, len(images), self.batch_size):
+            outputs.extend(self._generate_batch(images[start : start + self.batch_size], prompt))
+        return outputs
+
+    def _generate_batch(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
+        import torch
+        from transformers import LogitsProcessorList, StoppingCriteriaList
+
+        loaded = self._acquire()
+        model, tokenizer = loaded.model, loaded.processor.tokenizer
+        inputs = self.encode(images, prompt)
+        input_ids = inputs["input_ids"].to(self.device)
+        attention_mask = inputs["attention_mask"].to(self.device)
+        vision_tokens = (inputs["input_ids"] == model.config.image_token_id).sum(1).tolist()
+        end_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+        whitelist = [i for i in tokenizer.convert_tokens_to_ids(list(TABLE_CELL_TOKENS)) if i != tokenizer.unk_token_id]
+        stopper = LoopStopper(input_ids.shape[1], end_ids)
+        with _mapped_generation_errors(), torch.inference_mode():
+            embeds = self._embed(model, inputs, input_ids)
+            sequences = model.generate(
+                input_ids=input_ids,
+                inputs_embeds=embeds,
+                attention_mask=attention_mask,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                logits_processor=LogitsProcessorList(
+                    [WindowedNoRepeatNGram(self.ngram_size, self.ngram_window, whitelist)]
+                ),
+                stopping_criteria=StoppingCriteriaList([stopper]),
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        generated = sequences[:, input_ids.shape[1] :].tolist()
+        looped = [False] * len(images) if stopper.looped is None else stopper.looped.tolist()
+        loop_start = [-1] * len(images) if stopper.loop_start is None else stopper.loop_start.tolist()
+        results = []
+        for row, tokens in enumerate(generated):
+            keep, reason, count = finish_sequence(
+                tokens, tokenizer.eos_token_id, tokenizer.pad_token_id, looped[row], loop_start[row]
+            )
+            results.append(
+                EngineOutput(
+                    text=tokenizer.decode(tokens[:keep], skip_special_tokens=False),
+                    finish_reason=reason,
+                    vision_tokens=int(vision_tokens[row]),
+                    output_tokens=count,
+                )
+            )
+        return results
+
+    def encode(self, images: list[Image.Image], prompt: str) -> Any:
+        """Processor inputs for a batch: ``BOS + prompt`` per page, ``<image>`` expanded, left-padded."""
+        processor = self._acquire().processor
+        text = f"{processor.tokenizer.bos_token}{prompt}"
+        return processor(
+            images=images, text=[text] * len(images), padding=True, add_special_tokens=False, return_tensors="pt"
+        )
+
+    def _embed(self, model: Any, inputs: Any, input_ids: torch.Tensor) -> torch.Tensor:
+        """Token embeddings with each page's image features scattered in.
+
+        Pages are encoded ``vision_batch_size`` at a time through the model's own
+        ``get_image_features``, so the vision towers never see the whole batch at once.
+        """
+        import torch
+
+        embeds = model.get_input_embeddings()(input_ids)
+        pixel_values = inputs["pixel_values"]
+        local = inputs.get("pixel_values_local")
+        crops = [int(n) for n in inputs["num_local_patches"]]
+        features = []
+        for start in range(0, len(crops), self.vision_batch_size):
+            stop = start + self.vision_batch_size
+            first, last = sum(crops[:start]), sum(crops[:stop])
+            chunk_local = None if local is None or first == last else local[first:last].to(self.device, self.dtype)
+            out = model.get_image_features(
+                pixel_values=pixel_values[start:stop].to(self.device, self.dtype),
+                pixel_values_local=chunk_local,
+                num_local_patches=crops[start:stop],
+                return_dict=True,
+            )
+            features.extend(out.pooler_output)
+        flat = torch.cat(features, dim=0).to(embeds.dtype)
+        mask = (input_ids == model.config.image_token_id).unsqueeze(-1)
+        return embeds.masked_scatter(mask, flat)

@@ -1,0 +1,16 @@
+"""Parsing of raw DeepSeek-OCR-2 output into Markdown and grounded layout blocks.
+
+Kept free of model and framework imports so it can be used (and tested) on saved
+model output alone.
+"""
+
+from __future__ import annotations
+
+from deepseek_ocr2_loaders.parsing.grounding import (
+    GRID_MAX,
+    ParsedPage,
+    grid_to_bbox,
+    parse_grounding,
+)
+
+__all__ = ["GRID_MAX", "ParsedPage", "grid_to_bbox", "parse_grounding"]
