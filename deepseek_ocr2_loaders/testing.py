@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .engines.base import EngineOutput, OCREngine
 from .vision_tokens import count_vision_tokens
@@ -21,7 +21,7 @@ from .vision_tokens import count_vision_tokens
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["SPECIAL_TOKENS", "ScriptedEngine", "make_tiny_checkpoint"]
+__all__ = ["SPECIAL_TOKENS", "ScriptedEngine", "make_random_checkpoint", "make_tiny_checkpoint"]
 
 BOS, EOS, PAD = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>"
 SPECIAL_TOKENS = (BOS, EOS, PAD, "<image>", "<|grounding|>", "<|ref|>", "<|/ref|>", "<|det|>", "<|/det|>", "<td>", "</td>")
@@ -32,6 +32,39 @@ _CORPUS = (
     "<|ref|>table<|/ref|><|det|>[[100, 200, 900, 400]]<|/det|>\n<table><tr><td>Year</td><td>2024</td></tr></table>\n"
     "\\[ E = mc^2 \\] The quick brown fox jumps over the lazy dog 0123456789.\n"
 )
+
+
+TINY_VISION_CONFIG: dict[str, Any] = {
+    "sam_config": {
+        "hidden_size": 16,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "global_attn_indexes": [1],
+        "output_channels": 16,
+        "downsample_channels": [16, 32],
+    },
+    "encoder_config": {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "vocab_size": 16,
+    },
+}
+TINY_TEXT_CONFIG: dict[str, Any] = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "moe_intermediate_size": 16,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 2,
+    "n_routed_experts": 4,
+    "num_experts_per_tok": 2,
+    "n_shared_experts": 1,
+    "mlp_layer_types": ["dense", "sparse"],
+    "max_position_embeddings": 8192,
+}
 
 
 def make_tiny_checkpoint(path: str | Path, *, seed: int = 0) -> Path:
@@ -45,20 +78,57 @@ def make_tiny_checkpoint(path: str | Path, *, seed: int = 0) -> Path:
         >>> folder = make_tiny_checkpoint(tmp_path / "tiny")  # doctest: +SKIP
         >>> TransformersEngine(str(folder))  # doctest: +SKIP
     """
+    return make_random_checkpoint(path, vision_config=TINY_VISION_CONFIG, text_config=TINY_TEXT_CONFIG, seed=seed)
+
+
+def make_random_checkpoint(
+    path: str | Path,
+    *,
+    vision_config: dict[str, Any],
+    text_config: dict[str, Any],
+    seed: int = 0,
+    dtype: str = "float32",
+    device: str = "cpu",
+) -> Path:
+    """Write a random-weight checkpoint of any DeepSeek-OCR-2 size, with the test tokenizer.
+
+    The benchmarks use it with the full-size configuration: speed and memory do not depend
+    on weight values. The text vocabulary keeps the configured size (ids past the small
+    tokenizer decode to nothing), so the output layer costs what the real one does.
+    """
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import (
-        DeepseekOcr2Config,
-        DeepseekOcr2ForConditionalGeneration,
-        DeepseekOcr2Processor,
-        PreTrainedTokenizerFast,
+    from transformers import DeepseekOcr2Config, DeepseekOcr2ForConditionalGeneration
+
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    processor = _make_processor()
+    tokenizer = processor.tokenizer
+    text = dict(text_config)
+    text.setdefault("vocab_size", len(tokenizer))
+    text.update(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
     )
+    config = DeepseekOcr2Config(
+        vision_config=vision_config, text_config=text, image_token_id=tokenizer.convert_tokens_to_ids("<image>")
+    )
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = DeepseekOcr2ForConditionalGeneration(config).to(getattr(torch, dtype))
+    for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        setattr(model.generation_config, key, getattr(tokenizer, key))
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def _make_processor() -> Any:
+    """A byte-level BPE tokenizer with the model's special tokens, in the real processor."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import DeepseekOcr2Processor, PreTrainedTokenizerFast
     from transformers.models.deepseek_ocr2.image_processing_pil_deepseek_ocr2 import (
         DeepseekOcr2ImageProcessorPil,
     )
 
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
@@ -67,53 +137,7 @@ def make_tiny_checkpoint(path: str | Path, *, seed: int = 0) -> Path:
     )
     bpe.train_from_iterator([_CORPUS] * 4, trainer)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=BOS, eos_token=EOS, pad_token=PAD)
-    processor = DeepseekOcr2Processor(image_processor=DeepseekOcr2ImageProcessorPil(), tokenizer=tokenizer)
-    config = DeepseekOcr2Config(
-        vision_config={
-            "sam_config": {
-                "hidden_size": 16,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 2,
-                "global_attn_indexes": [1],
-                "output_channels": 16,
-                "downsample_channels": [16, 32],
-            },
-            "encoder_config": {
-                "hidden_size": 32,
-                "intermediate_size": 64,
-                "num_hidden_layers": 1,
-                "num_attention_heads": 2,
-                "num_key_value_heads": 1,
-                "vocab_size": 16,
-            },
-        },
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "moe_intermediate_size": 16,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 2,
-            "n_routed_experts": 4,
-            "num_experts_per_tok": 2,
-            "n_shared_experts": 1,
-            "mlp_layer_types": ["dense", "sparse"],
-            "max_position_embeddings": 8192,
-            "bos_token_id": tokenizer.bos_token_id,
-            "eos_token_id": tokenizer.eos_token_id,
-            "pad_token_id": tokenizer.pad_token_id,
-        },
-        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
-    )
-    torch.manual_seed(seed)
-    model = DeepseekOcr2ForConditionalGeneration(config)
-    model.generation_config.bos_token_id = tokenizer.bos_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
+    return DeepseekOcr2Processor(image_processor=DeepseekOcr2ImageProcessorPil(), tokenizer=tokenizer)
 
 
 Handler = Callable[["Image.Image", str], "str | EngineOutput"]

@@ -1,12 +1,11 @@
 """Turn DeepSeek-OCR-2 grounding output into clean Markdown and layout blocks.
 
-With ``<|grounding|>`` in the prompt the model writes, for each layout block,
-``<|ref|>LABEL<|/ref|><|det|>[[x0, y0, x1, y1], ...]<|/det|>`` and then the block's
-Markdown. Coordinates are on a 0-999 grid of the page image. Generation can stop at any
-token and the model sometimes writes malformed tags, so every step here degrades rather
-than raises: the worst outcome for a page is a block without a box, never lost text and
-never an exception that would fail a whole document. Boxes are read with a regex over
-numbers only; model text is never evaluated.
+With ``<|grounding|>`` in the prompt the model writes, per layout block,
+``<|ref|>LABEL<|/ref|><|det|>[[x0, y0, x1, y1], ...]<|/det|>`` and then the block's Markdown,
+with coordinates on a 0-999 grid of the page image. Generation can stop at any token and the
+model sometimes writes malformed tags, so every step degrades instead of raising: at worst a
+block loses its box, never its text, and one bad page never fails a document. Boxes are read
+with a regex over numbers; model text is never evaluated.
 """
 
 from __future__ import annotations
@@ -36,24 +35,9 @@ _GROUP_RE = re.compile(r"\[([^\[\]]*)\]")
 _LABEL_RE = re.compile(r"[a-z][a-z0-9_\-]{0,31}")
 # Labels the model is known to write; an unclosed ``<|ref|>`` holding only (a prefix of)
 # one of these is a label cut off or abandoned by the model, not page text.
-_KNOWN_LABELS = (
-    "title",
-    "sub_title",
-    "text",
-    "table",
-    "table_caption",
-    "table_footnote",
-    "image",
-    "image_caption",
-    "equation",
-    "header",
-    "footer",
-    "page-number",
-    "page_number",
-    "footnote",
-    "list",
-    "code",
-    "reference",
+_KNOWN_LABELS = frozenset(
+    "title sub_title text table table_caption table_footnote image image_caption equation header footer"
+    " page-number page_number footnote list code reference".split()
 )
 # What a coordinate list can be made of, for a ``<|det|>`` that was never closed.
 _DET_PREFIX_RE = re.compile(r"[\[\]\d.,+\- \t]*")
@@ -80,8 +64,8 @@ class ParsedPage:
 def grid_to_bbox(box: Sequence[float], width: float, height: float) -> BBox:
     """Convert one ``[x0, y0, x1, y1]`` box from the 0-999 grid to page units.
 
-    Values are clamped to the grid first, so a box the model wrote past the edge still
-    lands on the page; corners are sorted because the model sometimes swaps them.
+    Values are clamped to the grid, so a box written past the edge still lands on the page;
+    corners are sorted because the model sometimes swaps them.
 
     Args:
         box: Four grid values (x right, y down).
@@ -89,8 +73,7 @@ def grid_to_bbox(box: Sequence[float], width: float, height: float) -> BBox:
         height: Page height in the same unit.
 
     Returns:
-        ``(x0, y0, x1, y1)`` within ``[0, width] x [0, height]``, ``x0 <= x1``,
-        ``y0 <= y1``.
+        ``(x0, y0, x1, y1)`` within ``[0, width] x [0, height]``, ``x0 <= x1``, ``y0 <= y1``.
 
     Raises:
         ValueError: ``box`` does not hold exactly four values.

@@ -15,9 +15,11 @@ means PDF, otherwise PIL must recognise a supported image.
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
-from ..errors import ConfigError, EmptyInputError
-from .base import DocumentSource, SourceInput, SourcePage, read_input
+from ..errors import ConfigError, EmptyInputError, InputError
+from .base import DocumentSource, SourceInput, SourcePage, os_errors
 from .image import SUPPORTED_IMAGE_FORMATS, ImageSource
 from .pages import parse_page_spec
 from .pdf import MAX_RENDER_PIXELS, PdfSource
@@ -75,9 +77,50 @@ def open_source(
     """
     if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not 0 < dpi <= MAX_DPI:
         raise ConfigError(f"dpi must be a number in (0, {MAX_DPI}], got {dpi!r}", source=name)
-    shown, path, data, head = read_input(source, name=name)
+    shown, path, data, head = _read_input(source, name=name)
     if not head:
         raise EmptyInputError("the input is empty (0 bytes)", source=shown)
     if b"%PDF" in head:
         return PdfSource(name=shown, path=path, data=data, password=password, dpi=dpi)
     return ImageSource(name=shown, path=path, data=data)
+
+
+def _read_input(source: SourceInput, *, name: str | None = None) -> tuple[str, Path | None, bytes | None, bytes]:
+    """Normalise the accepted input kinds, without reading a path fully.
+
+    A path stays a path so PyMuPDF and PIL can read it lazily; bytes and streams become
+    ``bytes`` (a stream is read once and left open: it belongs to the caller).
+
+    Args:
+        source: A path, bytes-like object, or binary file-like object.
+        name: Overrides the name errors and metadata show.
+
+    Returns:
+        ``(name, path, data, head)``: exactly one of ``path``/``data`` is set; ``head`` is up
+        to the first 1024 bytes, for type detection.
+
+    Raises:
+        InputError: The path is missing or unreadable, or the stream is not binary.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        shown = name if name is not None else str(source)
+        with os_errors(shown), path.open("rb") as handle:
+            head = handle.read(1024)
+        return shown, path, None, head
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        shown = name if name is not None else "<bytes>"
+    elif hasattr(source, "read"):
+        shown = name if name is not None else "<stream>"
+        with os_errors(shown):
+            data = source.read()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InputError("the stream is not binary; open the file with 'rb'", source=shown)
+        data = bytes(data)
+    else:
+        raise InputError(
+            f"expected a path, bytes or a binary file object, got {type(source).__name__}",
+            source=name,
+        )
+    return shown, None, data, data[:1024]

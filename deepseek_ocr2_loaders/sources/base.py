@@ -18,18 +18,18 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO
+from typing import IO, TYPE_CHECKING
 
 from ..errors import InputError, PageRangeError
 
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["DocumentSource", "SourceInput", "SourcePage", "read_input"]
+__all__ = ["DocumentSource", "SourceInput", "SourcePage"]
 
 logger = logging.getLogger(__name__)
 
-SourceInput = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
+SourceInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 """What :func:`open_source` accepts: a path, raw bytes, or a binary file-like object."""
 
 _HASH_CHUNK = 1 << 20
@@ -96,7 +96,7 @@ class DocumentSource(ABC):
         if self._data is not None:
             digest.update(self._data)
         elif self._path is not None:
-            with _os_errors(self.name), self._path.open("rb") as handle:
+            with os_errors(self.name), self._path.open("rb") as handle:
                 for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
                     digest.update(chunk)
         return digest.hexdigest()
@@ -174,7 +174,7 @@ class DocumentSource(ABC):
 
 
 @contextmanager
-def _os_errors(name: str) -> Iterator[None]:
+def os_errors(name: str) -> Iterator[None]:
     """Turn ``OSError`` from reading the input into :class:`InputError`, chaining the cause."""
     try:
         yield
@@ -184,44 +184,3 @@ def _os_errors(name: str) -> Iterator[None]:
         raise InputError("is a directory, not a file", source=name) from exc
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", source=name) from exc
-
-
-def read_input(source: SourceInput, *, name: str | None = None) -> tuple[str, Path | None, bytes | None, bytes]:
-    """Normalise the accepted input kinds, without reading a path fully.
-
-    A path stays a path so PyMuPDF and PIL can read it lazily; bytes and streams become
-    ``bytes`` (a stream is read once and left open: it belongs to the caller).
-
-    Args:
-        source: A path, bytes-like object, or binary file-like object.
-        name: Overrides the name errors and metadata show.
-
-    Returns:
-        ``(name, path, data, head)``: exactly one of ``path``/``data`` is set; ``head`` is up
-        to the first 1024 bytes, for type detection.
-
-    Raises:
-        InputError: The path is missing or unreadable, or the stream is not binary.
-    """
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        shown = name if name is not None else str(source)
-        with _os_errors(shown), path.open("rb") as handle:
-            head = handle.read(1024)
-        return shown, path, None, head
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        shown = name if name is not None else "<bytes>"
-    elif hasattr(source, "read"):
-        shown = name if name is not None else "<stream>"
-        with _os_errors(shown):
-            data = source.read()
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise InputError("the stream is not binary; open the file with 'rb'", source=shown)
-        data = bytes(data)
-    else:
-        raise InputError(
-            f"expected a path, bytes or a binary file object, got {type(source).__name__}",
-            source=name,
-        )
-    return shown, None, data, data[:1024]

@@ -14,6 +14,7 @@ import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -24,7 +25,7 @@ __all__ = ["SUPPORTED_IMAGE_FORMATS", "ImageSource", "to_rgb"]
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "MPO", "WEBP", "BMP", "GIF", "TIFF")
+SUPPORTED_IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
 """PIL format names we open. Others (EPS runs Ghostscript, PSD, ICO...) are refused on purpose."""
 
 # Only TIFF frames are pages; GIF, WebP and APNG frames are animation, so we take the first.
@@ -50,7 +51,7 @@ def _pil_errors(source: str, page: int | None = None) -> Iterator[None]:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(f"the image is too large to decode safely ({exc})", source=source, page=page) from exc
     except UnidentifiedImageError as exc:
-        formats = ", ".join(f for f in SUPPORTED_IMAGE_FORMATS if f != "MPO")
+        formats = ", ".join(SUPPORTED_IMAGE_FORMATS)
         raise UnsupportedInputError(f"not a PDF or a supported image ({formats})", source=source) from exc
     except _PIL_ERRORS as exc:
         raise InputError(f"corrupt or truncated image ({exc})", source=source, page=page) from exc
@@ -143,7 +144,7 @@ def _deep_to_l(image: Image.Image) -> Image.Image:
     are multiplied by 255, and anything else is stretched from its minimum to its maximum.
     """
     grey = image if image.mode in ("I", "F") else image.convert("I")
-    low, high = grey.getextrema()
+    low, high = cast("tuple[float, float]", grey.getextrema())  # one band: (min, max)
     if image.mode == "F" and low >= 0 and high <= 1:
         scale = 255.0
     elif image.mode not in ("I", "F") or (low >= 0 and 255 < high <= 65535):

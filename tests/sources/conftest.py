@@ -1,4 +1,8 @@
-"""Fixtures for the sources tests: the real PDFs in shared/, and files built with PyMuPDF/PIL."""
+"""Fixtures for the sources tests: PDFs built with PyMuPDF in tmp_path or memory.
+
+The real PDFs come from the ``real_pdfs`` fixture of ``tests/conftest.py``
+(``<repo>/../shared/fixtures/real-pdfs``, which must exist: nothing is skipped).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,9 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-REAL_PDFS = REPO_ROOT.parent / "shared" / "fixtures" / "real-pdfs"
-
 # The generated labelled PDF: page widths and the labels it defines.
 LABELLED_WIDTHS = (200, 210, 220, 230, 240)
 LABELS = ("i", "ii", "A-1", "A-2", "A-3")
-
-
-@pytest.fixture(scope="session")
-def real_pdfs() -> Path:
-    """The folder of real PDFs; it must exist (these tests skip nothing)."""
-    assert REAL_PDFS.is_dir(), f"missing fixture folder {REAL_PDFS}"
-    return REAL_PDFS
 
 
 @pytest.fixture
