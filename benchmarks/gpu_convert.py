@@ -49,15 +49,20 @@ def main() -> None:
         started = time.perf_counter()
         config = json.loads(CONFIG.read_text())
         make_random_checkpoint(
-            args.checkpoint, vision_config=config["vision_config"], text_config=config["text_config"],
-            dtype="bfloat16", device="cuda",
+            args.checkpoint,
+            vision_config=config["vision_config"],
+            text_config=config["text_config"],
+            dtype="bfloat16",
+            device="cuda",
         )
         result["checkpoint_write_s"] = round(time.perf_counter() - started, 1)
         torch.cuda.empty_cache()
     runs = []
     for batch_size in args.batch_size:
         engine = TransformersEngine(
-            str(args.checkpoint), max_new_tokens=args.max_new_tokens, max_batch_size=batch_size,
+            str(args.checkpoint),
+            max_new_tokens=args.max_new_tokens,
+            max_batch_size=batch_size,
             vision_batch_size=args.vision_batch_size,
         )
         started = time.perf_counter()

@@ -47,9 +47,7 @@ __all__ = [
 class DeepSeekOCR2Error(Exception):
     """Base of every error this package raises on purpose."""
 
-    def __init__(
-        self, message: str, *, source: str | PathLike[str] | None = None, page: int | None = None
-    ) -> None:
+    def __init__(self, message: str, *, source: str | PathLike[str] | None = None, page: int | None = None) -> None:
         self.source = None if source is None else str(source)
         self.page = page
         where = ""

@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, Union
+from typing import IO, Any, Union, cast
 
 from .engines.base import EngineOutput, OCREngine
 from .errors import ConfigError, EngineError, InputError
@@ -20,7 +20,7 @@ from .figures import crop_figures
 from .parsing import parse_grounding
 from .prompts import resolve_prompt
 from .sources import DocumentSource, SourcePage, open_source, parse_page_spec
-from .types import ErrorRecord, FinishReason, OCRStatus, PageResult
+from .types import Block, ErrorRecord, Figure, FinishReason, OCRStatus, PageResult
 
 __all__ = ["Source", "convert"]
 
@@ -30,8 +30,17 @@ Source = Union[str, "os.PathLike[str]", bytes, IO[bytes]]
 """A path, the bytes of a file, or a binary file object."""
 
 _ENGINE_OPTIONS = frozenset(
-    {"model", "device", "dtype", "attn_implementation", "max_batch_size", "vision_batch_size", "max_new_tokens",
-     "revision", "local_files_only"}
+    {
+        "model",
+        "device",
+        "dtype",
+        "attn_implementation",
+        "max_batch_size",
+        "vision_batch_size",
+        "max_new_tokens",
+        "revision",
+        "local_files_only",
+    }
 )
 
 
@@ -96,7 +105,7 @@ def convert(
     elif options:
         raise ConfigError(f"options {sorted(options)} configure the default engine; set them on your engine instead")
     prompt_text = resolve_prompt(prompt)
-    sources = list(source) if isinstance(source, (list, tuple)) else [source]
+    sources = cast("list[Source]", list(source) if isinstance(source, (list, tuple)) else [source])
     try:
         batch: list[_PendingPage] = []
         for pending in _pending_pages(sources, pages=pages, dpi=dpi, password=password):
@@ -119,14 +128,14 @@ def _pending_pages(
         with open_source(item, password=password, dpi=dpi) as document:
             selected = parse_page_spec(pages, document.total_pages, source=document.name)
             indices = list(range(document.total_pages)) if selected is None else selected
-            rendered = document.iter_pages(indices)
             for index in indices:
                 try:
-                    yield _PendingPage(document, index, next(rendered))
-                except InputError as exc:
+                    page = document.load_page(index)
+                except InputError as exc:  # one unreadable page never costs the others
                     logger.warning("%s", exc)
                     yield _PendingPage(document, index, None, exc)
-                    rendered = document.iter_pages(indices[indices.index(index) + 1 :])
+                else:
+                    yield _PendingPage(document, index, page)
 
 
 def _run_batch(engine: OCREngine, batch: list[_PendingPage], prompt: str) -> Iterator[PageResult]:
@@ -137,7 +146,7 @@ def _run_batch(engine: OCREngine, batch: list[_PendingPage], prompt: str) -> Ite
             answers = engine.generate([item.page.image for item in ready if item.page], prompt)
             if len(answers) != len(ready):
                 raise EngineError(f"engine returned {len(answers)} outputs for {len(ready)} pages")
-            outputs = {id(item): answer for item, answer in zip(ready, answers)}
+            outputs = {id(item): answer for item, answer in zip(ready, answers, strict=True)}
         except EngineError as exc:
             logger.error("engine failed on a batch of %d pages: %s", len(ready), exc)
             outputs = {id(item): exc for item in ready}
@@ -145,65 +154,58 @@ def _run_batch(engine: OCREngine, batch: list[_PendingPage], prompt: str) -> Ite
         yield _page_result(item, outputs.get(id(item)), engine.name, prompt)
 
 
-def _page_result(
-    item: _PendingPage, output: EngineOutput | EngineError | None, model: str, prompt: str
-) -> PageResult:
+def _page_result(item: _PendingPage, output: EngineOutput | EngineError | None, model: str, prompt: str) -> PageResult:
+    """Parse one engine output into a page result; a render or engine failure becomes a failed page."""
     document, page = item.document, item.page
-    common = {
-        "source": document.name,
-        "file_name": document.file_name,
-        "page": item.index,
-        "total_pages": document.total_pages,
-        "model": model,
-        "prompt": prompt,
-    }
+    markdown, raw = "", ""
+    blocks: tuple[Block, ...] = ()
+    figures: tuple[Figure, ...] = ()
+    status, finish, vision_tokens, output_tokens = OCRStatus.FAILED, None, 0, 0
+    errors: tuple[ErrorRecord, ...] = ()
     if page is None or not isinstance(output, EngineOutput):
         failure = item.error or output
         stage = "render" if item.error else "ocr"
-        return PageResult(
-            **common,
-            page_label=page.label if page else str(item.index + 1),
-            width=page.width if page else 0.0,
-            height=page.height if page else 0.0,
-            unit=page.unit if page else "",
-            markdown="",
-            blocks=(),
-            status=OCRStatus.FAILED,
-            finish_reason=None,
-            vision_tokens=0,
-            output_tokens=0,
-            raw="",
-            errors=(ErrorRecord(stage, str(failure), type(failure).__name__, item.index),),
+        errors = (ErrorRecord(stage, str(failure), type(failure).__name__, item.index),)
+    else:
+
+        def figure_name(number: int) -> str:
+            return f"page-{item.index + 1:04d}-figure-{number + 1}.png"
+
+        parsed = parse_grounding(output.text, width=page.width, height=page.height, figure_name=figure_name)
+        markdown, raw, blocks = parsed.markdown, output.text, parsed.blocks
+        figures = crop_figures(
+            page.image,
+            parsed.blocks,
+            parsed.figure_blocks,
+            page_width=page.width,
+            page_height=page.height,
+            figure_name=figure_name,
         )
-
-    def figure_name(number: int) -> str:
-        return f"page-{item.index + 1:04d}-figure-{number + 1}.png"
-
-    parsed = parse_grounding(output.text, width=page.width, height=page.height, figure_name=figure_name)
-    figures = crop_figures(
-        page.image, parsed.blocks, parsed.figure_blocks,
-        page_width=page.width, page_height=page.height, figure_name=figure_name,
-    )
-    finish = FinishReason(output.finish_reason)
-    errors: tuple[ErrorRecord, ...] = ()
-    status = OCRStatus.OK
-    if finish is not FinishReason.STOP:
-        status = OCRStatus.TRUNCATED
-        message = "the model looped and was stopped" if finish is FinishReason.REPETITION else "hit max_new_tokens"
-        errors = (ErrorRecord("ocr", message, finish.value, item.index),)
+        finish = FinishReason(output.finish_reason)
+        vision_tokens, output_tokens = output.vision_tokens, output.output_tokens
+        status = OCRStatus.OK
+        if finish is not FinishReason.STOP:
+            status = OCRStatus.TRUNCATED
+            why = "the model looped and was stopped" if finish is FinishReason.REPETITION else "hit max_new_tokens"
+            errors = (ErrorRecord("ocr", why, finish.value, item.index),)
     return PageResult(
-        **common,
-        page_label=page.label,
-        width=page.width,
-        height=page.height,
-        unit=page.unit,
-        markdown=parsed.markdown,
-        blocks=parsed.blocks,
+        source=document.name,
+        file_name=document.file_name,
+        page=item.index,
+        total_pages=document.total_pages,
+        page_label=page.label if page else str(item.index + 1),
+        width=page.width if page else 0.0,
+        height=page.height if page else 0.0,
+        unit=page.unit if page else "",
+        markdown=markdown,
+        blocks=blocks,
         status=status,
         finish_reason=finish,
-        vision_tokens=output.vision_tokens,
-        output_tokens=output.output_tokens,
-        raw=output.text,
+        vision_tokens=vision_tokens,
+        output_tokens=output_tokens,
+        raw=raw,
+        model=model,
+        prompt=prompt,
         figures=figures,
         errors=errors,
     )

@@ -24,7 +24,19 @@ if TYPE_CHECKING:
 __all__ = ["SPECIAL_TOKENS", "ScriptedEngine", "make_random_checkpoint", "make_tiny_checkpoint"]
 
 BOS, EOS, PAD = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>"
-SPECIAL_TOKENS = (BOS, EOS, PAD, "<image>", "<|grounding|>", "<|ref|>", "<|/ref|>", "<|det|>", "<|/det|>", "<td>", "</td>")
+SPECIAL_TOKENS = (
+    BOS,
+    EOS,
+    PAD,
+    "<image>",
+    "<|grounding|>",
+    "<|ref|>",
+    "<|/ref|>",
+    "<|det|>",
+    "<|/det|>",
+    "<td>",
+    "</td>",
+)
 
 _CORPUS = (
     "# 1 Introduction\n\nDeepSeek-OCR reads documents page by page. Convert the document to markdown. Free OCR.\n"

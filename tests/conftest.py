@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import pymupdf
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,3 +32,14 @@ def tiny_engine(tiny_checkpoint: Path) -> Iterator[object]:
     engine = TransformersEngine(str(tiny_checkpoint), max_new_tokens=12, max_batch_size=4)
     yield engine
     engine.close()
+
+
+@pytest.fixture
+def broken_page_pdf() -> bytes:
+    """Three pages; the page tree's middle entry is ``null``, so MuPDF cannot load page 2."""
+    doc = pymupdf.open()
+    for _ in range(3):
+        doc.new_page(width=100, height=100)
+    pages_xref = int(doc.xref_get_key(doc.pdf_catalog(), "Pages")[1].split()[0])
+    doc.xref_set_key(pages_xref, "Kids", f"[{doc[0].xref} 0 R null {doc[2].xref} 0 R]")
+    return doc.tobytes()

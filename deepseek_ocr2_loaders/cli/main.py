@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dpi", type=int, default=144, help="PDF render resolution (default: 144)")
     run.add_argument("--max-new-tokens", type=int, default=8192, help="token budget per page (default: 8192)")
     run.add_argument(
-        "--prompt", default="markdown", help=f"preset ({', '.join(PROMPTS)}) or a custom instruction (default: markdown)"
+        "--prompt",
+        default="markdown",
+        help=f"preset ({', '.join(PROMPTS)}) or a custom instruction (default: markdown)",
     )
     run.add_argument("--password", help="password of encrypted PDFs")
     run.add_argument("--device", help="cuda, cuda:1, cpu... (default: cuda when available)")
@@ -67,7 +69,10 @@ def main(argv: Sequence[str] | None = None, *, engine: OCREngine | None = None) 
         from ..engines.transformers import TransformersEngine
 
         engine = TransformersEngine(
-            args.model, device=args.device, dtype=args.dtype, max_batch_size=args.batch_size,
+            args.model,
+            device=args.device,
+            dtype=args.dtype,
+            max_batch_size=args.batch_size,
             max_new_tokens=args.max_new_tokens,
         )
     args.output.mkdir(parents=True, exist_ok=True)
@@ -77,8 +82,9 @@ def main(argv: Sequence[str] | None = None, *, engine: OCREngine | None = None) 
         for path in files:
             stem = _unique_stem(path, stems)
             try:
-                pages = convert(path, engine=engine, prompt=args.prompt, pages=args.pages, dpi=args.dpi,
-                                password=args.password)
+                pages = convert(
+                    path, engine=engine, prompt=args.prompt, pages=args.pages, dpi=args.dpi, password=args.password
+                )
                 bad = _write_document(pages, args.output, stem, bar)
             except InputError as exc:
                 failed.append(f"{path}: {exc.message}")
@@ -121,9 +127,10 @@ def _write_document(pages: Iterable[PageResult], outdir: Path, stem: str, bar: _
     """Write ``<stem>.md``, ``<stem>.jsonl`` and ``<stem>_figures/``; return the count of failed pages."""
     figures_dir = outdir / f"{stem}_figures"
     failed = 0
-    with (outdir / f"{stem}.md").open("w", encoding="utf-8") as md, (outdir / f"{stem}.jsonl").open(
-        "w", encoding="utf-8"
-    ) as jsonl:
+    with (
+        (outdir / f"{stem}.md").open("w", encoding="utf-8") as md,
+        (outdir / f"{stem}.jsonl").open("w", encoding="utf-8") as jsonl,
+    ):
         for number, page in enumerate(pages):
             markdown = page.markdown
             for figure in page.figures:

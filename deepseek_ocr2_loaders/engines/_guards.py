@@ -21,7 +21,7 @@ from transformers import LogitsProcessor, StoppingCriteria
 __all__ = ["LoopStopper", "WindowedNoRepeatNGram", "finish_sequence"]
 
 
-class WindowedNoRepeatNGram(LogitsProcessor):  # type: ignore[misc]
+class WindowedNoRepeatNGram(LogitsProcessor):
     """Ban the next token of any ``ngram_size``-gram already seen in the last ``window`` tokens."""
 
     def __init__(self, ngram_size: int, window: int, whitelist: Iterable[int] = ()) -> None:
@@ -31,7 +31,7 @@ class WindowedNoRepeatNGram(LogitsProcessor):  # type: ignore[misc]
         self.window = window
         self.whitelist = sorted(set(whitelist))
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         recent = input_ids[:, -self.window :]
         if recent.shape[1] < self.ngram_size:
             return scores
@@ -46,7 +46,7 @@ class WindowedNoRepeatNGram(LogitsProcessor):  # type: ignore[misc]
         return scores.masked_fill(banned, float("-inf"))
 
 
-class LoopStopper(StoppingCriteria):  # type: ignore[misc]
+class LoopStopper(StoppingCriteria):
     """Stop a sequence whose newest tokens are a loop; remember where the loop began.
 
     A sequence loops when its last ``span`` generated tokens equal the ``span`` tokens one
@@ -71,11 +71,12 @@ class LoopStopper(StoppingCriteria):  # type: ignore[misc]
         self.looped: torch.Tensor | None = None
         self.loop_start: torch.Tensor | None = None  # generated-token index where the repeated tail starts
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: object) -> torch.BoolTensor:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
         batch = input_ids.shape[0]
-        if self.looped is None:
+        if self.looped is None or self.loop_start is None:
             self.looped = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
             self.loop_start = torch.full((batch,), -1, dtype=torch.long, device=input_ids.device)
+        loop_start = self.loop_start
         generated = input_ids[:, self.prompt_length :]
         length = generated.shape[1]
         if length < self.min_span + 1 or length % self.check_every:
@@ -87,8 +88,9 @@ class LoopStopper(StoppingCriteria):  # type: ignore[misc]
                 break
             repeats = (generated[:, -span:] == generated[:, -span - period : -period]).all(1)
             new = repeats & ~ended & ~self.looped
-            self.loop_start = torch.where(new, length - span, self.loop_start)
+            loop_start = torch.where(new, length - span, loop_start)
             self.looped = self.looped | new
+        self.loop_start = loop_start
         return self.looped.clone()
 
 

@@ -71,7 +71,7 @@ class OCREngine(ABC):
         """Async :meth:`generate`; by default runs it in a worker thread."""
         return await asyncio.to_thread(self.generate, images, prompt)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
         """Free what the engine holds (GPU memory, connections). Safe to call twice."""
 
     def __enter__(self) -> OCREngine:

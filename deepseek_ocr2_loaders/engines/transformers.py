@@ -61,9 +61,7 @@ def _mapped_generation_errors() -> Iterator[None]:
     try:
         yield
     except torch.OutOfMemoryError as exc:
-        raise GPUOutOfMemoryError(
-            "the GPU ran out of memory; lower max_batch_size or vision_batch_size"
-        ) from exc
+        raise GPUOutOfMemoryError("the GPU ran out of memory; lower max_batch_size or vision_batch_size") from exc
     except (RuntimeError, ValueError, IndexError) as exc:
         raise EngineError(f"generation failed: {exc}") from exc
 
@@ -198,8 +196,10 @@ class TransformersEngine(OCREngine):
         except ModelLoadError:
             raise
         except Exception as exc:  # any failure here (OSError, HTTP, socket, parse) is a load failure
-            raise ModelLoadError(f"{_load_help(self.model_id)} ({type(exc).__name__}: {exc})", source=self.model_id) from exc
-        model.to(self.device).eval()
+            raise ModelLoadError(
+                f"{_load_help(self.model_id)} ({type(exc).__name__}: {exc})", source=self.model_id
+            ) from exc
+        model.to(self.device).eval()  # type: ignore[arg-type]
         processor.tokenizer.padding_side = "left"
         logger.info("loaded %s on %s as %s", source, self.device, self.dtype)
         return _LoadedModel(model=model, processor=processor)
@@ -308,4 +308,5 @@ class TransformersEngine(OCREngine):
             features.extend(out.pooler_output)
         flat = torch.cat(features, dim=0).to(embeds.dtype)
         mask = (input_ids == model.config.image_token_id).unsqueeze(-1)
-        return embeds.masked_scatter(mask, flat)
+        merged: torch.Tensor = embeds.masked_scatter(mask, flat)
+        return merged

@@ -5,6 +5,9 @@ model sees pages at the scale it was tuned on. Every PyMuPDF exception is transl
 place, :func:`_pymupdf_errors`, with the original kept as ``__cause__``.
 """
 
+# PyMuPDF leaves Document, Matrix and some Page methods unannotated:
+# mypy: disable-error-code="no-untyped-call"
+
 from __future__ import annotations
 
 import logging

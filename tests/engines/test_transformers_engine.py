@@ -34,13 +34,28 @@ def test_prompt_layout_is_bos_image_tokens_then_instruction(tiny_engine):
     n_image = ids.count(image_id)
     assert n_image == 1121
     assert ids[1 : 1 + n_image] == [image_id] * n_image
-    assert tokenizer.decode(ids[1 + n_image :], skip_special_tokens=False) == "\n<|grounding|>Convert the document to markdown."
+    assert (
+        tokenizer.decode(ids[1 + n_image :], skip_special_tokens=False)
+        == "\n<|grounding|>Convert the document to markdown."
+    )
 
 
 @pytest.mark.parametrize(
     ("width", "height"),
-    [(500, 700), (768, 768), (769, 500), (1224, 1584), (1584, 1224), (2000, 600), (600, 3000), (1700, 1700),
-     (360, 600), (2736, 1824), (3000, 400), (900, 1000)],
+    [
+        (500, 700),
+        (768, 768),
+        (769, 500),
+        (1224, 1584),
+        (1584, 1224),
+        (2000, 600),
+        (600, 3000),
+        (1700, 1700),
+        (360, 600),
+        (2736, 1824),
+        (3000, 400),
+        (900, 1000),
+    ],
 )
 def test_vision_tokens_match_the_processor_and_the_rule(tiny_engine, width, height):
     inputs = tiny_engine.encode([page(width, height)], "<image>\nFree OCR.")
@@ -107,8 +122,14 @@ def test_a_checkpoint_of_another_model_is_refused(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_batch_size": 0}, {"vision_batch_size": 0}, {"max_new_tokens": 0}, {"ngram_size": 30, "ngram_window": 20},
-     {"dtype": "float17"}, {"attn_implementation": "magic"}],
+    [
+        {"max_batch_size": 0},
+        {"vision_batch_size": 0},
+        {"max_new_tokens": 0},
+        {"ngram_size": 30, "ngram_window": 20},
+        {"dtype": "float17"},
+        {"attn_implementation": "magic"},
+    ],
 )
 def test_bad_options_raise_config_error(kwargs):
     with pytest.raises(ConfigError):

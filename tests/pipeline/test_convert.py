@@ -51,8 +51,9 @@ def test_boxes_are_in_pdf_points_and_figures_are_cropped_at_render_scale(real_pd
     (page,) = convert(real_pdfs / "load_v_error.pdf", engine=scripted(), pages="2")
     assert page.page == 1
     title = page.blocks[0]
-    assert title.bbox == pytest.approx((100 / 999 * page.width, 50 / 999 * page.height,
-                                        900 / 999 * page.width, 100 / 999 * page.height))
+    assert title.bbox == pytest.approx(
+        (100 / 999 * page.width, 50 / 999 * page.height, 900 / 999 * page.width, 100 / 999 * page.height)
+    )
     (figure,) = page.figures
     assert figure.name == "page-0002-figure-1.png"
     scale = 144 / 72
@@ -90,7 +91,11 @@ def test_pages_of_several_documents_share_batches(real_pdfs, tmp_path):
     sources = [real_pdfs / "mattsnotes.pdf", image, (real_pdfs / "olmo2-pg4.pdf").read_bytes()]
     pages = list(convert(sources, engine=engine))
     assert [(p.file_name, p.page) for p in pages] == [
-        ("mattsnotes.pdf", 0), ("mattsnotes.pdf", 1), ("mattsnotes.pdf", 2), ("scan.png", 0), ("<bytes>", 0)
+        ("mattsnotes.pdf", 0),
+        ("mattsnotes.pdf", 1),
+        ("mattsnotes.pdf", 2),
+        ("scan.png", 0),
+        ("<bytes>", 0),
     ]
     assert engine.calls == [4, 1]
     assert pages[3].unit == "px" and (pages[3].width, pages[3].height) == (300, 200)
@@ -108,8 +113,12 @@ def test_cut_off_and_looping_pages_are_kept_and_flagged(real_pdfs):
     reasons = iter(["length", "repetition", "stop"])
 
     def handler(image, prompt):
-        return EngineOutput(text="<|ref|>text<|/ref|><|det|>[[1, 2, 3, 4]]<|/det|>\nSome text", finish_reason=next(reasons),
-                            vision_tokens=1121, output_tokens=8192)
+        return EngineOutput(
+            text="<|ref|>text<|/ref|><|det|>[[1, 2, 3, 4]]<|/det|>\nSome text",
+            finish_reason=next(reasons),
+            vision_tokens=1121,
+            output_tokens=8192,
+        )
 
     pages = list(convert(real_pdfs / "mattsnotes.pdf", engine=ScriptedEngine(handler)))
     assert [p.status for p in pages] == [OCRStatus.TRUNCATED, OCRStatus.TRUNCATED, OCRStatus.OK]
@@ -169,3 +178,13 @@ def test_convert_with_the_tiny_checkpoint_end_to_end(real_pdfs, tiny_checkpoint:
         assert 1 <= page.output_tokens <= 6
         assert page.status in (OCRStatus.OK, OCRStatus.TRUNCATED)
         assert "<|ref|>" not in page.markdown and "<|det|>" not in page.markdown
+
+
+def test_a_page_that_fails_to_render_is_kept_as_failed(broken_page_pdf):
+    """Page 2's page-tree entry is null: pages 1 and 3 still come back, page 2 is flagged."""
+    engine = scripted(batch_size=8)
+    pages = list(convert(broken_page_pdf, engine=engine))
+    assert [p.page for p in pages] == [0, 1, 2]
+    assert [p.status for p in pages] == [OCRStatus.OK, OCRStatus.FAILED, OCRStatus.OK]
+    assert pages[1].errors[0].stage == "render" and pages[1].markdown == ""
+    assert engine.calls == [2]  # the broken page never reached the engine

@@ -57,14 +57,3 @@ def zero_page_pdf() -> bytes:
     body += b"xref\n0 3\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
     body += b"trailer\n<</Size 3/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % xref
     return body
-
-
-@pytest.fixture
-def broken_page_pdf() -> bytes:
-    """Three pages; the page tree's middle entry is ``null``, so MuPDF cannot load page 2."""
-    doc = pymupdf.open()
-    for _ in range(3):
-        doc.new_page(width=100, height=100)
-    pages_xref = int(doc.xref_get_key(doc.pdf_catalog(), "Pages")[1].split()[0])
-    doc.xref_set_key(pages_xref, "Kids", f"[{doc[0].xref} 0 R null {doc[2].xref} 0 R]")
-    return doc.tobytes()
