@@ -9,7 +9,8 @@ import pymupdf
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_PDFS = REPO.parent / "shared" / "fixtures" / "real-pdfs"
+# copies of ../shared/fixtures/real-pdfs (openly licensed, see SOURCE.md there) so CI needs nothing outside
+REAL_PDFS = REPO / "tests" / "data" / "real-pdfs"
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Fixtures for the sources tests: PDFs built with PyMuPDF in tmp_path or memory.
 
 The real PDFs come from the ``real_pdfs`` fixture of ``tests/conftest.py``
-(``<repo>/../shared/fixtures/real-pdfs``, which must exist: nothing is skipped).
+(``tests/data/real-pdfs``, copied from ``../shared/fixtures/real-pdfs``: nothing is skipped).
 """
 
 from __future__ import annotations
