@@ -8,11 +8,12 @@ that fails to render or to be read is yielded with ``status=failed`` and its err
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, Union, cast
+from typing import IO, Any, NamedTuple, Union, cast
 
 from .engines.base import EngineOutput, OCREngine
 from .errors import ConfigError, EngineError, InputError
@@ -22,12 +23,20 @@ from .prompts import resolve_prompt
 from .sources import DocumentSource, SourcePage, open_source, parse_page_spec
 from .types import Block, ErrorRecord, Figure, FinishReason, OCRStatus, PageResult
 
-__all__ = ["Source", "convert"]
+__all__ = ["NamedSource", "Source", "aconvert", "convert"]
 
 logger = logging.getLogger(__name__)
 
-Source = Union[str, "os.PathLike[str]", bytes, IO[bytes]]
-"""A path, the bytes of a file, or a binary file object."""
+
+class NamedSource(NamedTuple):
+    """Bytes or a stream with the name to report for it (a URL, a blob's source)."""
+
+    data: bytes | IO[bytes]
+    name: str
+
+
+Source = Union[str, "os.PathLike[str]", bytes, IO[bytes], NamedSource]
+"""A path, the bytes of a file, a binary file object, or a :class:`NamedSource`."""
 
 _ENGINE_OPTIONS = frozenset(
     {
@@ -92,32 +101,85 @@ def convert(
         >>> for page in convert("paper.pdf", model="./DeepSeek-OCR-2"):  # doctest: +SKIP
         ...     print(page.page_number, page.status, page.markdown[:60])
     """
+    engine, owns_engine = _engine_for(engine, options, dpi)
+    prompt_text = resolve_prompt(prompt)
+    try:
+        for batch in _batches(_as_sources(source), engine.batch_size, pages=pages, dpi=dpi, password=password):
+            outputs = _generate(engine, batch, prompt_text)
+            yield from (_page_result(item, outputs.get(id(item)), engine.name, prompt_text) for item in batch)
+    finally:
+        if owns_engine:
+            engine.close()
+
+
+async def aconvert(
+    source: Source | Sequence[Source],
+    *,
+    engine: OCREngine | None = None,
+    prompt: str = "markdown",
+    pages: str | Iterable[int] | None = None,
+    dpi: int = 144,
+    password: str | None = None,
+    **options: Any,
+) -> AsyncIterator[PageResult]:
+    """Async :func:`convert`: pages are read with ``engine.agenerate`` and rendered in a worker thread.
+
+    Works inside a running event loop (it never starts one). Arguments, results and errors
+    are those of :func:`convert`.
+
+    Examples:
+        >>> async for page in aconvert("paper.pdf", engine=engine):  # doctest: +SKIP
+        ...     print(page.page_number, page.markdown[:60])
+    """
+    engine, owns_engine = _engine_for(engine, options, dpi)
+    prompt_text = resolve_prompt(prompt)
+    batches = _batches(_as_sources(source), engine.batch_size, pages=pages, dpi=dpi, password=password)
+    try:
+        while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+            outputs = await _agenerate(engine, batch, prompt_text)
+            for item in batch:
+                yield _page_result(item, outputs.get(id(item)), engine.name, prompt_text)
+    finally:
+        batches.close()
+        if owns_engine:
+            engine.close()
+
+
+def _engine_for(engine: OCREngine | None, options: dict[str, Any], dpi: int) -> tuple[OCREngine, bool]:
+    """Check the options; return the engine to use and whether this call owns (closes) it."""
     unknown = set(options) - _ENGINE_OPTIONS
     if unknown:
         raise ConfigError(f"unknown option(s) {sorted(unknown)}; known: {sorted(_ENGINE_OPTIONS)}")
     if dpi < 36 or dpi > 600:
         raise ConfigError(f"dpi must be between 36 and 600, got {dpi}")
-    owns_engine = engine is None
-    if engine is None:
-        from .engines.transformers import TransformersEngine
+    if engine is not None:
+        if options:
+            raise ConfigError(f"options {sorted(options)} configure the default engine; set them on your engine")
+        return engine, False
+    from .engines.transformers import TransformersEngine
 
-        engine = TransformersEngine(**options)
-    elif options:
-        raise ConfigError(f"options {sorted(options)} configure the default engine; set them on your engine instead")
-    prompt_text = resolve_prompt(prompt)
-    sources = cast("list[Source]", list(source) if isinstance(source, (list, tuple)) else [source])
-    try:
-        batch: list[_PendingPage] = []
-        for pending in _pending_pages(sources, pages=pages, dpi=dpi, password=password):
-            batch.append(pending)
-            if len(batch) >= max(engine.batch_size, 1):
-                yield from _run_batch(engine, batch, prompt_text)
-                batch = []
-        if batch:
-            yield from _run_batch(engine, batch, prompt_text)
-    finally:
-        if owns_engine:
-            engine.close()
+    return TransformersEngine(**options), True
+
+
+def _as_sources(source: Source | Sequence[Source]) -> list[Source]:
+    """One source or a list of them (a ``str`` or ``bytes`` is one source, not a sequence)."""
+    if isinstance(source, (list, tuple)) and not isinstance(source, NamedSource):
+        return list(source)
+    return [cast(Source, source)]
+
+
+def _batches(
+    sources: list[Source], size: int, *, pages: str | Iterable[int] | None, dpi: int, password: str | None
+) -> Generator[list[_PendingPage], None, None]:
+    """Rendered pages grouped into engine batches, across document boundaries."""
+    batch: list[_PendingPage] = []
+    for pending in _pending_pages(sources, pages=pages, dpi=dpi, password=password):
+        batch.append(pending)
+        if len(batch) >= max(size, 1):
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _pending_pages(
@@ -125,7 +187,9 @@ def _pending_pages(
 ) -> Iterator[_PendingPage]:
     """Open each document in turn and render its selected pages one at a time."""
     for item in sources:
-        with open_source(item, password=password, dpi=dpi) as document:
+        data, name = (item.data, item.name) if isinstance(item, NamedSource) else (item, None)
+        with open_source(data, password=password, dpi=dpi, name=name) as document:
+            _ = document.sha256  # hash while the input is open; results carry it for ids
             selected = parse_page_spec(pages, document.total_pages, source=document.name)
             indices = list(range(document.total_pages)) if selected is None else selected
             for index in indices:
@@ -138,20 +202,36 @@ def _pending_pages(
                     yield _PendingPage(document, index, page)
 
 
-def _run_batch(engine: OCREngine, batch: list[_PendingPage], prompt: str) -> Iterator[PageResult]:
+Outputs = dict[int, Union[EngineOutput, EngineError]]
+
+
+def _generate(engine: OCREngine, batch: list[_PendingPage], prompt: str) -> Outputs:
     ready = [item for item in batch if item.page is not None]
-    outputs: dict[int, EngineOutput | EngineError] = {}
-    if ready:
-        try:
-            answers = engine.generate([item.page.image for item in ready if item.page], prompt)
-            if len(answers) != len(ready):
-                raise EngineError(f"engine returned {len(answers)} outputs for {len(ready)} pages")
-            outputs = {id(item): answer for item, answer in zip(ready, answers, strict=True)}
-        except EngineError as exc:
-            logger.error("engine failed on a batch of %d pages: %s", len(ready), exc)
-            outputs = {id(item): exc for item in ready}
-    for item in batch:
-        yield _page_result(item, outputs.get(id(item)), engine.name, prompt)
+    try:
+        answers = engine.generate([item.page.image for item in ready if item.page], prompt) if ready else []
+    except EngineError as exc:
+        return _failed(ready, exc)
+    return _paired(ready, answers)
+
+
+async def _agenerate(engine: OCREngine, batch: list[_PendingPage], prompt: str) -> Outputs:
+    ready = [item for item in batch if item.page is not None]
+    try:
+        answers = await engine.agenerate([item.page.image for item in ready if item.page], prompt) if ready else []
+    except EngineError as exc:
+        return _failed(ready, exc)
+    return _paired(ready, answers)
+
+
+def _paired(ready: list[_PendingPage], answers: list[EngineOutput]) -> Outputs:
+    if len(answers) != len(ready):
+        return _failed(ready, EngineError(f"the engine returned {len(answers)} outputs for {len(ready)} pages"))
+    return {id(item): answer for item, answer in zip(ready, answers, strict=True)}
+
+
+def _failed(ready: list[_PendingPage], error: EngineError) -> Outputs:
+    logger.error("the engine failed on a batch of %d pages: %s", len(ready), error)
+    return {id(item): error for item in ready}
 
 
 def _page_result(item: _PendingPage, output: EngineOutput | EngineError | None, model: str, prompt: str) -> PageResult:
@@ -208,4 +288,5 @@ def _page_result(item: _PendingPage, output: EngineOutput | EngineError | None, 
         prompt=prompt,
         figures=figures,
         errors=errors,
+        sha256=document.sha256,
     )

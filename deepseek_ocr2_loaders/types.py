@@ -124,6 +124,8 @@ class PageResult:
     prompt: str
     figures: tuple[Figure, ...] = ()
     errors: tuple[ErrorRecord, ...] = ()
+    sha256: str = ""
+    """Hex sha256 of the whole input file: the content hash behind deterministic ids."""
 
     @property
     def page_number(self) -> int:
@@ -140,6 +142,7 @@ class PageResult:
         return {
             "source": self.source,
             "file_name": self.file_name,
+            "sha256": self.sha256,
             "page": self.page,
             "page_number": self.page_number,
             "page_label": self.page_label,

@@ -16,6 +16,7 @@ from pathlib import Path
 from .. import __version__
 from ..engines.base import OCREngine
 from ..errors import DeepSeekOCR2Error, InputError
+from ..loading import expand_inputs
 from ..pipeline import convert
 from ..prompts import PROMPTS
 from ..types import PageResult
@@ -23,8 +24,6 @@ from ..types import PageResult
 __all__ = ["main"]
 
 logger = logging.getLogger("deepseek_ocr2_loaders.cli")
-
-SUFFIXES = frozenset({".pdf", ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,9 +60,15 @@ def main(argv: Sequence[str] | None = None, *, engine: OCREngine | None = None) 
     """Run the CLI; returns the exit status (0 ok, 1 some input or the model failed)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(levelname)s %(message)s")
-    files = list(_expand(args.inputs))
+    files: list[Path] = []
+    failed: list[str] = []
+    for item in args.inputs:
+        try:
+            files.extend(expand_inputs(item))
+        except InputError as exc:
+            failed.append(f"{item}: {exc.message}")
     if not files:
-        print("error: no PDF or image files found in the inputs", file=sys.stderr)
+        print(f"error: no PDF or image files found in {', '.join(args.inputs)}", file=sys.stderr)
         return 1
     if engine is None:
         from ..engines.transformers import TransformersEngine
@@ -76,7 +81,6 @@ def main(argv: Sequence[str] | None = None, *, engine: OCREngine | None = None) 
             max_new_tokens=args.max_new_tokens,
         )
     args.output.mkdir(parents=True, exist_ok=True)
-    failed: list[str] = []
     stems: set[str] = set()
     with engine, _Bar(args.quiet) as bar:
         for path in files:
@@ -95,21 +99,11 @@ def main(argv: Sequence[str] | None = None, *, engine: OCREngine | None = None) 
             if bad:
                 failed.append(f"{path}: {bad} page(s) failed (see {stem}.jsonl)")
     if failed:
-        print(f"{len(failed)} of {len(files)} input(s) had problems:", file=sys.stderr)
+        print(f"{len(failed)} input(s) had problems:", file=sys.stderr)
         for line in failed:
             print(f"  {line}", file=sys.stderr)
         return 1
     return 0
-
-
-def _expand(inputs: Iterable[str]) -> Iterable[Path]:
-    """Files as given; folders expanded to their PDFs and images, sorted."""
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
-        else:
-            yield path
 
 
 def _unique_stem(path: Path, taken: set[str]) -> str:

@@ -1,0 +1,19 @@
+"""LangChain integration: a loader, a blob parser and a Markdown-structure splitter."""
+
+from __future__ import annotations
+
+try:
+    import langchain_core  # noqa: F401
+    import langchain_text_splitters  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "deepseek_ocr2_loaders.langchain needs langchain-core and langchain-text-splitters: "
+        "pip install 'deepseek-ocr2-loaders' (they are core dependencies) or pip install langchain-core "
+        "langchain-text-splitters"
+    ) from exc
+
+from .loader import DeepSeekOCR2Loader
+from .parser import DeepSeekOCR2Parser
+from .splitter import MarkdownStructureSplitter
+
+__all__ = ["DeepSeekOCR2Loader", "DeepSeekOCR2Parser", "MarkdownStructureSplitter"]

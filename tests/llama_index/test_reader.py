@@ -1,0 +1,75 @@
+"""LlamaIndex: the reader under the shared contract, plus SimpleDirectoryReader and IngestionPipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from contract import LoaderContract
+from scripted_paper import paper_engine, write_paper
+
+from deepseek_ocr2_loaders.llama_index import DeepSeekOCR2Reader, MarkdownStructureNodeParser
+
+
+class TestLlamaIndexReader(LoaderContract):
+    def load(self, paths: list[Path], **options: Any):
+        return [(d.text, d.metadata, d.id_) for d in DeepSeekOCR2Reader(**options).load_data(paths)]
+
+    async def aload(self, paths: list[Path], **options: Any):
+        return [(d.text, d.metadata, d.id_) for d in await DeepSeekOCR2Reader(**options).aload_data(paths)]
+
+
+def test_simple_directory_reader_with_file_extractor(tmp_path):
+    from llama_index.core import SimpleDirectoryReader
+    from PIL import Image
+
+    write_paper(tmp_path / "paper.pdf")
+    Image.new("RGB", (1200, 900), "white").save(tmp_path / "scan.png")
+    reader = DeepSeekOCR2Reader(engine=paper_engine(), mode="page")
+    extractor = {".pdf": reader, ".png": DeepSeekOCR2Reader(engine=_Plain())}
+    docs = SimpleDirectoryReader(str(tmp_path), file_extractor=extractor).load_data()
+    assert sorted((d.metadata["file_name"], d.metadata["page"]) for d in docs) == [
+        ("paper.pdf", 0),
+        ("paper.pdf", 1),
+        ("paper.pdf", 2),
+        ("paper.pdf", 3),
+        ("scan.png", 0),
+    ]
+    paper = next(d for d in docs if d.metadata["file_name"] == "paper.pdf")
+    assert "file_path" in paper.metadata  # SimpleDirectoryReader's extra_info is merged
+    assert "bboxes" in paper.excluded_embed_metadata_keys and "bboxes" in paper.excluded_llm_metadata_keys
+    assert "bboxes" not in paper.get_metadata_str(mode="embed")
+
+
+def test_ingestion_pipeline_with_the_node_parser_keeps_relationships(tmp_path):
+    from llama_index.core.ingestion import IngestionPipeline
+    from llama_index.core.schema import NodeRelationship
+
+    documents = DeepSeekOCR2Reader(engine=paper_engine()).load_data(write_paper(tmp_path / "paper.pdf"))
+    nodes = IngestionPipeline(transformations=[MarkdownStructureNodeParser(chunk_size=64)]).run(documents=documents)
+    assert len(nodes) > len(documents)
+    by_id = {d.id_: d for d in documents}
+    for node in nodes:
+        parent = node.relationships[NodeRelationship.SOURCE].node_id
+        assert parent in by_id and node.metadata["page"] == by_id[parent].metadata["page"]
+        assert node.metadata["token_count"] <= 64 and "bboxes" in node.excluded_embed_metadata_keys
+    again = IngestionPipeline(transformations=[MarkdownStructureNodeParser(chunk_size=64)]).run(documents=documents)
+    assert [n.id_ for n in nodes] == [n.id_ for n in again]
+
+
+def test_reader_reads_through_an_fsspec_filesystem(tmp_path):
+    import fsspec
+
+    path = write_paper(tmp_path / "paper.pdf")
+    docs = DeepSeekOCR2Reader(engine=paper_engine()).load_data(str(path), fs=fsspec.filesystem("file"))
+    assert len(docs) == 4 and docs[0].metadata["source"] == str(path)
+
+
+class _Plain:
+    batch_size = 2
+    name = "plain"
+
+    def generate(self, images, prompt):
+        from deepseek_ocr2_loaders import EngineOutput
+
+        return [EngineOutput(text="A scanned page.") for _ in images]
