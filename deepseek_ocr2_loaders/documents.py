@@ -70,8 +70,10 @@ def records(
 async def arecords(
     pages: AsyncIterable[PageResult], mode: Mode, chunker: MarkdownChunker | None = None
 ) -> AsyncIterator[DocumentRecord]:
-    """Async :func:`records`. ``page`` and ``elements`` stream per page; ``single`` and
-    ``chunks`` are built when each file's pages are all in (the chunker is synchronous).
+    """Async :func:`records`.
+
+    ``page`` and ``elements`` stream per page; ``single`` and ``chunks`` are built when
+    each file's pages are all in (the chunker is synchronous).
     """
     document: list[PageResult] = []
     async for page in pages:
