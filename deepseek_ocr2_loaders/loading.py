@@ -52,6 +52,10 @@ class LoadOptions:
         """The chunker for ``mode="chunks"``."""
         return MarkdownChunker(self.chunk)
 
+    def convert_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`convert` / :func:`aconvert` these options set."""
+        return {"prompt": self.prompt, "pages": self.pages, "dpi": self.dpi, "password": self.password}
+
 
 def make_engine(engine: OCREngine | None, engine_options: dict[str, Any]) -> OCREngine:
     """The engine a loader keeps for its lifetime: the one given, or a TransformersEngine.
