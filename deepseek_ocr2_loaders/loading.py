@@ -100,14 +100,7 @@ def load_records(
     sources: Sequence[Source], engine: OCREngine, options: LoadOptions, *, show_progress: bool = False
 ) -> Iterator[DocumentRecord]:
     """Read the sources and yield records as pages finish."""
-    pages = convert(
-        list(sources),
-        engine=engine,
-        prompt=options.prompt,
-        pages=options.pages,
-        dpi=options.dpi,
-        password=options.password,
-    )
+    pages = convert(list(sources), engine=engine, **options.convert_options())
     if show_progress:
         from tqdm import tqdm
 
@@ -119,13 +112,6 @@ async def aload_records(
     sources: Sequence[Source], engine: OCREngine, options: LoadOptions
 ) -> AsyncIterator[DocumentRecord]:
     """Async :func:`load_records`, through ``engine.agenerate``; never starts an event loop."""
-    pages = aconvert(
-        list(sources),
-        engine=engine,
-        prompt=options.prompt,
-        pages=options.pages,
-        dpi=options.dpi,
-        password=options.password,
-    )
+    pages = aconvert(list(sources), engine=engine, **options.convert_options())
     async for record in arecords(pages, cast(Mode, options.mode), options.chunker()):
         yield record
