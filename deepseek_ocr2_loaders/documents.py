@@ -4,8 +4,8 @@
 block, ``chunks`` Markdown-structure chunks. The adapters only turn a
 :class:`DocumentRecord` into their framework's ``Document``, so both frameworks get the
 same texts, metadata and ids. No page is dropped: a failed page still gives a record in
-``page`` and ``elements`` mode (empty text, ``ocr_status="failed"``), and ``single``
-reports the worst page status.
+``page``, ``elements`` and ``chunks`` mode (empty text, ``ocr_status="failed"``), and
+``single`` reports the worst page status.
 """
 
 from __future__ import annotations
@@ -91,8 +91,10 @@ async def arecords(
 
 
 def page_record(page: PageResult) -> DocumentRecord:
-    """One page as a record."""
-    return DocumentRecord(record_id(page.sha256, page.page), page.markdown, page_metadata(page))
+    """One page as a record (a file that could not be opened has no hash: its name stands in)."""
+    return DocumentRecord(
+        record_id(page.sha256 or text_hash(page.source), page.page), page.markdown, page_metadata(page)
+    )
 
 
 def element_records(page: PageResult) -> Iterator[DocumentRecord]:
@@ -151,16 +153,25 @@ def split_records(text: str, metadata: Metadata, chunker: MarkdownChunker) -> li
 
 
 def _chunk_records(pages: Iterable[PageResult], chunker: MarkdownChunker) -> Iterator[DocumentRecord]:
+    """Chunks of one file; a failed page has no text to chunk, so it gives its (empty) page record."""
     seen: dict[int, tuple[Metadata, OCRStatus]] = {}
+    failed: list[DocumentRecord] = []
 
     def remember(stream: Iterable[PageResult]) -> Iterator[PageResult]:
         for page in stream:
             seen[page.page] = (page_metadata(page), page.status)
             if page.status is OCRStatus.FAILED:
-                logger.warning("%s page %d failed and gives no chunks", page.source, page.page_number)
+                failed.append(page_record(page))
             yield page
 
     for chunk in chunker.chunk_pages(remember(pages)):
+        yield from _drain(failed)
         spanned = [seen[i][1] for i in range(chunk.page, chunk.page_end + 1) if i in seen]
         metadata = chunk_metadata(seen[chunk.page][0], chunk, worst_status(spanned))
         yield DocumentRecord(record_id(str(metadata["sha256"]), chunk.page, "c", chunk.index), chunk.text, metadata)
+    yield from _drain(failed)
+
+
+def _drain(pending: list[DocumentRecord]) -> Iterator[DocumentRecord]:
+    while pending:
+        yield pending.pop(0)

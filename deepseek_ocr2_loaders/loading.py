@@ -17,6 +17,7 @@ from .documents import MODES, DocumentRecord, Mode, arecords, records
 from .engines.base import OCREngine
 from .errors import ConfigError, InputError
 from .pipeline import Source, aconvert, convert
+from .policies import check_on_error
 
 __all__ = ["SUFFIXES", "LoadOptions", "aload_records", "expand_inputs", "load_records", "make_engine"]
 
@@ -35,6 +36,8 @@ class LoadOptions:
         dpi: PDF render resolution.
         password: Password of encrypted PDFs.
         chunk: Chunking options for ``mode="chunks"``.
+        on_error: A file that cannot be opened: ``raise``, ``skip`` or ``placeholder``.
+        cache: Page cache: ``True`` (user cache folder), a SQLite path, or ``False``.
     """
 
     mode: str = "page"
@@ -43,10 +46,13 @@ class LoadOptions:
     dpi: int = 144
     password: str | None = None
     chunk: ChunkOptions = ChunkOptions()
+    on_error: str = "raise"
+    cache: bool | str | os.PathLike[str] | None = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
+        check_on_error(self.on_error)
 
     def chunker(self) -> MarkdownChunker:
         """The chunker for ``mode="chunks"``."""
@@ -54,7 +60,14 @@ class LoadOptions:
 
     def convert_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`convert` / :func:`aconvert` these options set."""
-        return {"prompt": self.prompt, "pages": self.pages, "dpi": self.dpi, "password": self.password}
+        return {
+            "prompt": self.prompt,
+            "pages": self.pages,
+            "dpi": self.dpi,
+            "password": self.password,
+            "on_error": self.on_error,
+            "cache": self.cache,
+        }
 
 
 def make_engine(engine: OCREngine | None, engine_options: dict[str, Any]) -> OCREngine:

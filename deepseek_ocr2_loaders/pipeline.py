@@ -1,7 +1,8 @@
 """``convert()``: documents in, one :class:`PageResult` per selected page out, in order.
 
-The driver is a loop over pure steps: open each source, render its pages lazily,
-group pages (across documents) into engine batches, parse each output, crop figures.
+The driver is a loop over pure steps: open each source, render its pages lazily, group
+pages (across documents) into engine batches, and hand each batch to
+:func:`~deepseek_ocr2_loaders.batching.process_batch` (cache, engine, retries, results).
 At most one batch of rendered pages is held in memory. A page is never dropped: a page
 that fails to render or to be read is yielded with ``status=failed`` and its errors.
 """
@@ -15,13 +16,15 @@ from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Sequen
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple, Union, cast
 
-from .engines.base import EngineOutput, OCREngine
+from .batching import Answer, EngineCall, PendingPage, process_batch
+from .cache import PageCache, open_cache, page_key
+from .engines.base import OCREngine
 from .errors import ConfigError, EngineError, InputError
-from .figures import crop_figures
-from .parsing import parse_grounding
+from .policies import OnError, RetryPolicy, check_on_error
 from .prompts import resolve_prompt
-from .sources import DocumentSource, SourcePage, open_source, parse_page_spec
-from .types import Block, ErrorRecord, Figure, FinishReason, OCRStatus, PageResult
+from .results import DocumentInfo, unopened_document
+from .sources import open_source, parse_page_spec
+from .types import PageResult
 
 __all__ = ["NamedSource", "Source", "aconvert", "convert"]
 
@@ -53,16 +56,6 @@ _ENGINE_OPTIONS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class _PendingPage:
-    """A rendered page waiting for the engine, or one that failed to render."""
-
-    document: DocumentSource
-    index: int
-    page: SourcePage | None
-    error: InputError | None = None
-
-
 def convert(
     source: Source | Sequence[Source],
     *,
@@ -71,13 +64,16 @@ def convert(
     pages: str | Iterable[int] | None = None,
     dpi: int = 144,
     password: str | None = None,
+    cache: bool | str | os.PathLike[str] | PageCache | None = True,
+    on_error: str = "raise",
+    retry: RetryPolicy | None = None,
     **options: Any,
 ) -> Iterator[PageResult]:
     """Read documents with DeepSeek-OCR-2, yielding each page as soon as its batch is done.
 
     Args:
-        source: A path, bytes, a binary file object, or a list of them. Pages of several
-            documents share engine batches.
+        source: A path, bytes, a binary file object, a :class:`NamedSource`, or a list of
+            them. Pages of several documents share engine batches.
         engine: Any :class:`OCREngine`. Default: a :class:`TransformersEngine` built from
             ``options`` (and closed when the generator finishes).
         prompt: A preset (``markdown``, ``free``, ``figure``, ``describe``) or a custom instruction.
@@ -85,6 +81,14 @@ def convert(
             (``"1-3,7"``) or an iterable of 0-based indices. Default: all pages.
         dpi: Render resolution of PDF pages (the official scripts use 144).
         password: Password of encrypted PDFs.
+        cache: The page cache: ``True`` (default, in the user cache folder; see
+            ``DEEPSEEK_OCR2_CACHE_DIR``), a path to a SQLite file, a :class:`PageCache`, or
+            ``False``. A page is stored when its batch is done, so a run killed at any
+            moment and started again recomputes only the unfinished pages.
+        on_error: A document that cannot be opened: ``raise`` it, ``skip`` it (logged), or
+            yield one failed ``placeholder`` page for it. Pages are never dropped either way.
+        retry: What to do with looping pages (default: one retry with a stronger guard,
+            then the PDF's text layer).
         **options: ``TransformersEngine`` options (``model``, ``device``, ``dtype``,
             ``max_new_tokens``, ``max_batch_size``, ...) when no ``engine`` is given.
 
@@ -92,24 +96,28 @@ def convert(
         One :class:`PageResult` per selected page, in document and page order.
 
     Raises:
-        InputError: A document cannot be opened (missing, corrupt, encrypted, unsupported)
-            or ``pages`` does not fit it.
+        InputError: With ``on_error="raise"``, a document cannot be opened (missing,
+            corrupt, encrypted, unsupported) or ``pages`` does not fit it.
         ConfigError: An unknown option, or options given together with ``engine``.
         ModelLoadError: The default engine could not load the model.
+        CacheError: The cache file cannot be used.
 
     Examples:
         >>> for page in convert("paper.pdf", model="./DeepSeek-OCR-2"):  # doctest: +SKIP
         ...     print(page.page_number, page.status, page.markdown[:60])
     """
-    engine, owns_engine = _engine_for(engine, options, dpi)
-    prompt_text = resolve_prompt(prompt)
+    run = _Run.start(engine, options, prompt, dpi, cache, on_error, retry)
     try:
-        for batch in _batches(_as_sources(source), engine.batch_size, pages=pages, dpi=dpi, password=password):
-            outputs = _generate(engine, batch, prompt_text)
-            yield from (_page_result(item, outputs.get(id(item)), engine.name, prompt_text) for item in batch)
+        for batch in run.batches(_as_sources(source), pages=pages, password=password):
+            steps = run.steps(batch)
+            try:
+                call = next(steps)
+                while True:
+                    call = steps.send(_call(call))
+            except StopIteration as done:
+                yield from done.value
     finally:
-        if owns_engine:
-            engine.close()
+        run.close()
 
 
 async def aconvert(
@@ -120,29 +128,153 @@ async def aconvert(
     pages: str | Iterable[int] | None = None,
     dpi: int = 144,
     password: str | None = None,
+    cache: bool | str | os.PathLike[str] | PageCache | None = True,
+    on_error: str = "raise",
+    retry: RetryPolicy | None = None,
     **options: Any,
 ) -> AsyncIterator[PageResult]:
     """Async :func:`convert`: pages are read with ``engine.agenerate`` and rendered in a worker thread.
 
     Works inside a running event loop (it never starts one). Arguments, results and errors
-    are those of :func:`convert`.
+    are those of :func:`convert`; both drive the same batch steps.
 
     Examples:
         >>> async for page in aconvert("paper.pdf", engine=engine):  # doctest: +SKIP
         ...     print(page.page_number, page.markdown[:60])
     """
-    engine, owns_engine = _engine_for(engine, options, dpi)
-    prompt_text = resolve_prompt(prompt)
-    batches = _batches(_as_sources(source), engine.batch_size, pages=pages, dpi=dpi, password=password)
+    run = _Run.start(engine, options, prompt, dpi, cache, on_error, retry)
+    batches = run.batches(_as_sources(source), pages=pages, password=password)
     try:
         while (batch := await asyncio.to_thread(next, batches, None)) is not None:
-            outputs = await _agenerate(engine, batch, prompt_text)
-            for item in batch:
-                yield _page_result(item, outputs.get(id(item)), engine.name, prompt_text)
+            steps = run.steps(batch)
+            try:
+                call = next(steps)
+                while True:
+                    call = steps.send(await _acall(call))
+            except StopIteration as done:
+                for result in done.value:
+                    yield result
     finally:
         batches.close()
-        if owns_engine:
-            engine.close()
+        run.close()
+
+
+def _call(call: EngineCall) -> Answer:
+    try:
+        return call.engine.generate(call.images, call.prompt)
+    except EngineError as exc:
+        return exc
+
+
+async def _acall(call: EngineCall) -> Answer:
+    try:
+        return await call.engine.agenerate(call.images, call.prompt)
+    except EngineError as exc:
+        return exc
+
+
+@dataclass
+class _Run:
+    """The settings of one convert() call, shared by its sync and async drivers."""
+
+    engine: OCREngine
+    owns_engine: bool
+    prompt: str
+    dpi: int
+    cache: PageCache | None
+    owns_cache: bool
+    on_error: OnError
+    retry: RetryPolicy
+
+    @classmethod
+    def start(
+        cls,
+        engine: OCREngine | None,
+        options: dict[str, Any],
+        prompt: str,
+        dpi: int,
+        cache: bool | str | os.PathLike[str] | PageCache | None,
+        on_error: str,
+        retry: RetryPolicy | None,
+    ) -> _Run:
+        checked = check_on_error(on_error)
+        engine, owns_engine = _engine_for(engine, options, dpi)
+        page_cache = open_cache(cache)
+        return cls(
+            engine,
+            owns_engine,
+            resolve_prompt(prompt),
+            dpi,
+            page_cache,
+            page_cache is not None and not isinstance(cache, PageCache),
+            checked,
+            retry or RetryPolicy(),
+        )
+
+    def batches(
+        self, sources: list[Source], *, pages: str | Iterable[int] | None, password: str | None
+    ) -> Generator[list[PendingPage], None, None]:
+        """Rendered pages grouped into engine batches, across document boundaries."""
+        batch: list[PendingPage] = []
+        for pending in self._pending_pages(sources, pages=pages, password=password):
+            batch.append(pending)
+            if len(batch) >= max(self.engine.batch_size, 1):
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _pending_pages(
+        self, sources: list[Source], *, pages: str | Iterable[int] | None, password: str | None
+    ) -> Iterator[PendingPage]:
+        """Open each document in turn and render its selected pages one at a time."""
+        for item in sources:
+            data, name = (item.data, item.name) if isinstance(item, NamedSource) else (item, None)
+            try:
+                document = open_source(data, password=password, dpi=self.dpi, name=name)
+                selected = parse_page_spec(pages, document.total_pages, source=document.name)
+            except InputError as exc:
+                if self.on_error == "raise":
+                    raise
+                logger.error("%s (on_error=%s)", exc, self.on_error)
+                if self.on_error == "placeholder":
+                    yield PendingPage(unopened_document(exc), 0, None, exc, stage="open")
+                continue
+            with document:
+                info = DocumentInfo(document.name, document.file_name, document.total_pages, document.sha256)
+                for index in range(document.total_pages) if selected is None else selected:
+                    try:
+                        page = document.load_page(index)
+                    except InputError as exc:  # one unreadable page never costs the others
+                        logger.warning("%s", exc)
+                        yield PendingPage(info, index, None, exc)
+                    else:
+                        yield PendingPage(info, index, page)
+
+    def steps(self, batch: list[PendingPage]) -> Generator[EngineCall, Answer, list[PageResult]]:
+        """The decisions of one batch, as a generator of engine calls (see :mod:`.batching`)."""
+        return process_batch(
+            batch, engine=self.engine, prompt=self.prompt, retry=self.retry, cache=self.cache, cache_key=self._key
+        )
+
+    def _key(self, item: PendingPage) -> str:
+        fingerprint = self.engine.fingerprint
+        revision = fingerprint.get("revision")
+        return page_key(
+            file_sha256=item.document.sha256,
+            page=item.index,
+            model=self.engine.name,
+            revision=None if revision is None else str(revision),
+            prompt=self.prompt,
+            dpi=self.dpi,
+            options=fingerprint,
+        )
+
+    def close(self) -> None:
+        if self.owns_engine:
+            self.engine.close()
+        if self.owns_cache and self.cache is not None:
+            self.cache.close()
 
 
 def _engine_for(engine: OCREngine | None, options: dict[str, Any], dpi: int) -> tuple[OCREngine, bool]:
@@ -166,127 +298,3 @@ def _as_sources(source: Source | Sequence[Source]) -> list[Source]:
     if isinstance(source, (list, tuple)) and not isinstance(source, NamedSource):
         return list(source)
     return [cast(Source, source)]
-
-
-def _batches(
-    sources: list[Source], size: int, *, pages: str | Iterable[int] | None, dpi: int, password: str | None
-) -> Generator[list[_PendingPage], None, None]:
-    """Rendered pages grouped into engine batches, across document boundaries."""
-    batch: list[_PendingPage] = []
-    for pending in _pending_pages(sources, pages=pages, dpi=dpi, password=password):
-        batch.append(pending)
-        if len(batch) >= max(size, 1):
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _pending_pages(
-    sources: list[Source], *, pages: str | Iterable[int] | None, dpi: int, password: str | None
-) -> Iterator[_PendingPage]:
-    """Open each document in turn and render its selected pages one at a time."""
-    for item in sources:
-        data, name = (item.data, item.name) if isinstance(item, NamedSource) else (item, None)
-        with open_source(data, password=password, dpi=dpi, name=name) as document:
-            _ = document.sha256  # hash while the input is open; results carry it for ids
-            selected = parse_page_spec(pages, document.total_pages, source=document.name)
-            indices = list(range(document.total_pages)) if selected is None else selected
-            for index in indices:
-                try:
-                    page = document.load_page(index)
-                except InputError as exc:  # one unreadable page never costs the others
-                    logger.warning("%s", exc)
-                    yield _PendingPage(document, index, None, exc)
-                else:
-                    yield _PendingPage(document, index, page)
-
-
-Outputs = dict[int, Union[EngineOutput, EngineError]]
-
-
-def _generate(engine: OCREngine, batch: list[_PendingPage], prompt: str) -> Outputs:
-    ready = [item for item in batch if item.page is not None]
-    try:
-        answers = engine.generate([item.page.image for item in ready if item.page], prompt) if ready else []
-    except EngineError as exc:
-        return _failed(ready, exc)
-    return _paired(ready, answers)
-
-
-async def _agenerate(engine: OCREngine, batch: list[_PendingPage], prompt: str) -> Outputs:
-    ready = [item for item in batch if item.page is not None]
-    try:
-        answers = await engine.agenerate([item.page.image for item in ready if item.page], prompt) if ready else []
-    except EngineError as exc:
-        return _failed(ready, exc)
-    return _paired(ready, answers)
-
-
-def _paired(ready: list[_PendingPage], answers: list[EngineOutput]) -> Outputs:
-    if len(answers) != len(ready):
-        return _failed(ready, EngineError(f"the engine returned {len(answers)} outputs for {len(ready)} pages"))
-    return {id(item): answer for item, answer in zip(ready, answers, strict=True)}
-
-
-def _failed(ready: list[_PendingPage], error: EngineError) -> Outputs:
-    logger.error("the engine failed on a batch of %d pages: %s", len(ready), error)
-    return {id(item): error for item in ready}
-
-
-def _page_result(item: _PendingPage, output: EngineOutput | EngineError | None, model: str, prompt: str) -> PageResult:
-    """Parse one engine output into a page result; a render or engine failure becomes a failed page."""
-    document, page = item.document, item.page
-    markdown, raw = "", ""
-    blocks: tuple[Block, ...] = ()
-    figures: tuple[Figure, ...] = ()
-    status, finish, vision_tokens, output_tokens = OCRStatus.FAILED, None, 0, 0
-    errors: tuple[ErrorRecord, ...] = ()
-    if page is None or not isinstance(output, EngineOutput):
-        failure = item.error or output
-        stage = "render" if item.error else "ocr"
-        errors = (ErrorRecord(stage, str(failure), type(failure).__name__, item.index),)
-    else:
-
-        def figure_name(number: int) -> str:
-            return f"page-{item.index + 1:04d}-figure-{number + 1}.png"
-
-        parsed = parse_grounding(output.text, width=page.width, height=page.height, figure_name=figure_name)
-        markdown, raw, blocks = parsed.markdown, output.text, parsed.blocks
-        figures = crop_figures(
-            page.image,
-            parsed.blocks,
-            parsed.figure_blocks,
-            page_width=page.width,
-            page_height=page.height,
-            figure_name=figure_name,
-        )
-        finish = FinishReason(output.finish_reason)
-        vision_tokens, output_tokens = output.vision_tokens, output.output_tokens
-        status = OCRStatus.OK
-        if finish is not FinishReason.STOP:
-            status = OCRStatus.TRUNCATED
-            why = "the model looped and was stopped" if finish is FinishReason.REPETITION else "hit max_new_tokens"
-            errors = (ErrorRecord("ocr", why, finish.value, item.index),)
-    return PageResult(
-        source=document.name,
-        file_name=document.file_name,
-        page=item.index,
-        total_pages=document.total_pages,
-        page_label=page.label if page else str(item.index + 1),
-        width=page.width if page else 0.0,
-        height=page.height if page else 0.0,
-        unit=page.unit if page else "",
-        markdown=markdown,
-        blocks=blocks,
-        status=status,
-        finish_reason=finish,
-        vision_tokens=vision_tokens,
-        output_tokens=output_tokens,
-        raw=raw,
-        model=model,
-        prompt=prompt,
-        figures=figures,
-        errors=errors,
-        sha256=document.sha256,
-    )

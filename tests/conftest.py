@@ -13,6 +13,14 @@ REPO = Path(__file__).resolve().parents[1]
 REAL_PDFS = REPO / "tests" / "data" / "real-pdfs"
 
 
+@pytest.fixture(autouse=True)
+def isolated_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own page cache folder: no test sees another's cached pages."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("DEEPSEEK_OCR2_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def real_pdfs() -> Path:
     assert REAL_PDFS.is_dir(), f"real PDF fixtures missing at {REAL_PDFS}"

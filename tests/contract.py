@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from scripted_paper import PAGES, paper_engine, write_paper
 
+from deepseek_ocr2_loaders import EngineOutput, OCREngine
+
 Loaded = list[tuple[str, dict[str, Any], str]]
 
 PAGE_KEYS = {
@@ -142,16 +144,10 @@ class LoaderContract:
                 )
 
 
-class _OneTextEngine:
-    """Stands in for any engine: the same short page text for every image."""
+class _OneTextEngine(OCREngine):
+    """A user's own engine: the same short page text for every image."""
 
     batch_size = 4
-    name = "one-text"
 
     def generate(self, images, prompt):
-        from deepseek_ocr2_loaders import EngineOutput
-
         return [EngineOutput(text="Plain page text.") for _ in images]
-
-    async def agenerate(self, images, prompt):
-        return self.generate(images, prompt)

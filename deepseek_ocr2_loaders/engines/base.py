@@ -63,6 +63,22 @@ class OCREngine(ABC):
         """The model name recorded in page metadata (``model``)."""
         return type(self).__name__
 
+    @property
+    def fingerprint(self) -> dict[str, object]:
+        """What determines this engine's output, for page-cache keys.
+
+        Override it when options change what the engine writes (token limits, decoding
+        guards, the backend model), so a cached page is never served for other settings.
+        """
+        return {"engine": f"{type(self).__module__}.{type(self).__qualname__}", "name": self.name}
+
+    def stricter(self) -> OCREngine:
+        """The engine to retry a looping page with: a stronger repetition guard, same model.
+
+        By default the same engine (a retry then only helps a non-deterministic backend).
+        """
+        return self
+
     @abstractmethod
     def generate(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
         """Read each image with ``prompt``; return one output per image, in order."""

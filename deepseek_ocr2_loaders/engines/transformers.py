@@ -149,11 +149,43 @@ class TransformersEngine(OCREngine):
         self.local_files_only = local_files_only
         self._key = (self.model_id, revision, str(self.device), str(self.dtype), attn_implementation)
         self._loaded: _LoadedModel | None = None
+        self._stricter: TransformersEngine | None = None
 
     @property
     def name(self) -> str:
         """The model id or folder name, as recorded in page metadata."""
         return self.model_id
+
+    @property
+    def fingerprint(self) -> dict[str, object]:
+        """Model, revision, dtype and decoding settings: what changes the text it writes."""
+        return {
+            "engine": "TransformersEngine",
+            "model": self.model_id,
+            "revision": self.revision,
+            "dtype": str(self.dtype),
+            "max_new_tokens": self.max_new_tokens,
+            "ngram_size": self.ngram_size,
+            "ngram_window": self.ngram_window,
+        }
+
+    def stricter(self) -> TransformersEngine:
+        """The same model with a stronger n-gram guard: half the n-gram length, twice the window."""
+        if self._stricter is None:
+            self._stricter = TransformersEngine(
+                self.model_id,
+                device=str(self.device),
+                dtype=str(self.dtype).removeprefix("torch."),
+                attn_implementation=self.attn_implementation,
+                max_batch_size=self.batch_size,
+                vision_batch_size=self.vision_batch_size,
+                max_new_tokens=self.max_new_tokens,
+                ngram_size=max(4, self.ngram_size // 2),
+                ngram_window=max(2 * self.ngram_window, 128),
+                revision=self.revision,
+                local_files_only=self.local_files_only,
+            )
+        return self._stricter
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -206,6 +238,9 @@ class TransformersEngine(OCREngine):
 
     def close(self) -> None:
         """Release this engine's hold on the model; the last holder frees the GPU."""
+        if self._stricter is not None:
+            self._stricter.close()
+            self._stricter = None
         if self._loaded is None:
             return
         with _MODELS_LOCK:

@@ -63,6 +63,9 @@ class DeepSeekOCR2Loader(BaseLoader):
         chunk_size: Tokens per chunk in ``chunks`` mode.
         chunk_overlap: Overlapping tokens between chunks of one section.
         tables_as_pipe: Turn simple HTML tables into pipe tables in ``chunks`` mode.
+        on_error: A file that cannot be opened: ``raise`` (default), ``skip`` (logged), or
+            ``placeholder`` (one empty Document with ``ocr_status="failed"`` and the error).
+        cache: The page cache: ``True`` (user cache folder), a SQLite file path, or ``False``.
         show_progress: A tqdm bar over pages.
 
     Raises:
@@ -83,6 +86,8 @@ class DeepSeekOCR2Loader(BaseLoader):
         chunk_size: int = 512,
         chunk_overlap: int = 0,
         tables_as_pipe: bool = False,
+        on_error: str = "raise",
+        cache: bool | str | os.PathLike[str] = True,
         show_progress: bool = False,
         **engine_options: Any,
     ) -> None:
@@ -94,6 +99,8 @@ class DeepSeekOCR2Loader(BaseLoader):
             dpi=dpi,
             password=password,
             chunk=ChunkOptions(chunk_size=chunk_size, chunk_overlap=chunk_overlap, tables_as_pipe=tables_as_pipe),
+            on_error=on_error,
+            cache=cache,
         )
         self.engine = make_engine(engine, engine_options)
         self.show_progress = show_progress

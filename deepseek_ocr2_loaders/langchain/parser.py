@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -45,6 +46,8 @@ class DeepSeekOCR2Parser(BaseBlobParser):
         chunk_size: int = 512,
         chunk_overlap: int = 0,
         tables_as_pipe: bool = False,
+        on_error: str = "raise",
+        cache: bool | str | os.PathLike[str] = True,
         **engine_options: Any,
     ) -> None:
         self.options = LoadOptions(
@@ -54,6 +57,8 @@ class DeepSeekOCR2Parser(BaseBlobParser):
             dpi=dpi,
             password=password,
             chunk=ChunkOptions(chunk_size=chunk_size, chunk_overlap=chunk_overlap, tables_as_pipe=tables_as_pipe),
+            on_error=on_error,
+            cache=cache,
         )
         self.engine = make_engine(engine, engine_options)
 

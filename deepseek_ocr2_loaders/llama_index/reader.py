@@ -57,6 +57,8 @@ class DeepSeekOCR2Reader(BasePydanticReader):
     chunk_size: int = Field(default=512, description="tokens per chunk in chunks mode")
     chunk_overlap: int = Field(default=0, description="overlapping tokens between chunks of one section")
     tables_as_pipe: bool = Field(default=False, description="simple HTML tables as pipe tables in chunks mode")
+    on_error: str = Field(default="raise", description="a file that cannot be opened: raise, skip or placeholder")
+    cache: bool | str = Field(default=True, description="page cache: True (user cache folder), a SQLite path, or False")
     _engine: OCREngine = PrivateAttr()
     _options: LoadOptions = PrivateAttr()
 
@@ -72,6 +74,8 @@ class DeepSeekOCR2Reader(BasePydanticReader):
             chunk=ChunkOptions(
                 chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap, tables_as_pipe=self.tables_as_pipe
             ),
+            on_error=self.on_error,
+            cache=self.cache,
         )
         self._engine = make_engine(engine, engine_options)
 

@@ -8,6 +8,7 @@ from typing import Any
 from contract import LoaderContract
 from scripted_paper import paper_engine, write_paper
 
+from deepseek_ocr2_loaders import EngineOutput, OCREngine
 from deepseek_ocr2_loaders.llama_index import DeepSeekOCR2Reader, MarkdownStructureNodeParser
 
 
@@ -65,11 +66,8 @@ def test_reader_reads_through_an_fsspec_filesystem(tmp_path):
     assert len(docs) == 4 and docs[0].metadata["source"] == str(path)
 
 
-class _Plain:
+class _Plain(OCREngine):
     batch_size = 2
-    name = "plain"
 
     def generate(self, images, prompt):
-        from deepseek_ocr2_loaders import EngineOutput
-
         return [EngineOutput(text="A scanned page.") for _ in images]

@@ -18,6 +18,7 @@ from deepseek_ocr2_loaders import (
     PageRangeError,
     convert,
 )
+from deepseek_ocr2_loaders.policies import RetryPolicy
 from deepseek_ocr2_loaders.testing import ScriptedEngine
 from deepseek_ocr2_loaders.vision_tokens import count_vision_tokens
 
@@ -109,7 +110,7 @@ def test_bytes_and_file_objects_give_the_same_pages_as_a_path(real_pdfs):
     assert by_path == by_bytes == by_stream
 
 
-def test_cut_off_and_looping_pages_are_kept_and_flagged(real_pdfs):
+def test_cut_off_and_looping_pages_are_kept_and_flagged_without_retries(real_pdfs):
     reasons = iter(["length", "repetition", "stop"])
 
     def handler(image, prompt):
@@ -120,11 +121,67 @@ def test_cut_off_and_looping_pages_are_kept_and_flagged(real_pdfs):
             output_tokens=8192,
         )
 
-    pages = list(convert(real_pdfs / "mattsnotes.pdf", engine=ScriptedEngine(handler)))
+    no_retry = RetryPolicy(retries=0, fallback_to_text_layer=False)
+    pages = list(convert(real_pdfs / "mattsnotes.pdf", engine=ScriptedEngine(handler), retry=no_retry))
     assert [p.status for p in pages] == [OCRStatus.TRUNCATED, OCRStatus.TRUNCATED, OCRStatus.OK]
     assert [p.finish_reason.value for p in pages] == ["length", "repetition", "stop"]
     assert pages[0].errors[0].category == "length" and pages[1].errors[0].category == "repetition"
     assert all(p.markdown == "Some text" for p in pages)
+
+
+class LoopingEngine(ScriptedEngine):
+    """Loops on the pages listed in ``loops`` (by rendered width); its stricter twin loops on ``strict_loops``."""
+
+    def __init__(self, loops, strict_loops, strict=False):
+        super().__init__(self.answer, batch_size=4)
+        self.loops, self.strict_loops, self.strict = loops, strict_loops, strict
+        self.twin = None
+
+    def answer(self, image, prompt):
+        looping = image.width in (self.strict_loops if self.strict else self.loops)
+        text = "la la la" if looping else f"page of width {image.width}"
+        return EngineOutput(text=text, finish_reason="repetition" if looping else "stop")
+
+    def stricter(self):
+        if self.twin is None:
+            self.twin = LoopingEngine(self.loops, self.strict_loops, strict=True)
+        return self.twin
+
+
+def widths(real_pdfs, name):
+    import pymupdf
+
+    with pymupdf.open(real_pdfs / name) as doc:
+        return [round(page.rect.width * 2) for page in doc]
+
+
+def test_a_looping_page_is_retried_with_the_stricter_engine(real_pdfs):
+    (width,) = widths(real_pdfs, "mathfuncs.pdf")  # landscape: the only page of this width below
+    engine = LoopingEngine(loops={width}, strict_loops=set())
+    sources = [real_pdfs / "olmo2-pg4.pdf", real_pdfs / "mathfuncs.pdf", real_pdfs / "load_v_error.pdf"]
+    pages = list(convert(sources, engine=engine, pages="1"))
+    assert [p.status for p in pages] == [OCRStatus.OK, OCRStatus.RETRIED, OCRStatus.OK]
+    assert pages[1].markdown == f"page of width {width}"
+    assert engine.calls == [3] and engine.twin.calls == [1]  # only the looping page is retried
+
+
+def test_a_page_that_keeps_looping_falls_back_to_the_pdf_text_layer(real_pdfs):
+    width = widths(real_pdfs, "load_v_error.pdf")[0]
+    engine = LoopingEngine(loops={width}, strict_loops={width})
+    (page,) = convert(real_pdfs / "load_v_error.pdf", engine=engine, pages="1")
+    assert page.status is OCRStatus.FALLBACK_TEXT and page.finish_reason.value == "repetition"
+    import pymupdf
+
+    with pymupdf.open(real_pdfs / "load_v_error.pdf") as doc:
+        assert page.markdown == doc[0].get_text().strip() and len(page.markdown) > 200
+    assert page.raw == "la la la" and page.errors[0].category == "repetition"
+
+
+def test_a_looping_scan_without_text_layer_stays_truncated(real_pdfs):
+    (width,) = widths(real_pdfs, "lincoln_letter.pdf")
+    engine = LoopingEngine(loops={width}, strict_loops={width})
+    (page,) = convert(real_pdfs / "lincoln_letter.pdf", engine=engine)
+    assert page.status is OCRStatus.TRUNCATED and page.markdown == "la la la"
 
 
 class FailingEngine(ScriptedEngine):
