@@ -6,6 +6,7 @@ Only this module configures logging and progress bars; the library never does.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import re
@@ -18,6 +19,7 @@ from ..engines.base import OCREngine
 from ..errors import DeepSeekOCR2Error, InputError
 from ..loading import expand_inputs
 from ..pipeline import convert
+from ..policies import ON_ERROR
 from ..prompts import PROMPTS
 from ..types import PageResult
 
@@ -52,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="cuda, cuda:1, cpu... (default: cuda when available)")
     run.add_argument("--dtype", help="bfloat16, float16 or float32 (default: bf16 on CUDA, fp32 on CPU)")
     run.add_argument("--batch-size", type=int, default=16, help="pages decoded together (default: 16)")
+    run.add_argument(
+        "--on-error",
+        choices=ON_ERROR,
+        default="placeholder",
+        help="a file that cannot be opened: stop (raise), leave it out (skip), or write a failed record for it "
+        "(placeholder, default); every problem is listed at the end and the exit status is 1",
+    )
+    cache = run.add_mutually_exclusive_group()
+    cache.add_argument("--cache", type=Path, metavar="FILE", help="page cache SQLite file (default: user cache folder)")
+    cache.add_argument("--no-cache", action="store_true", help="do not read or write the page cache")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
     return parser
 
@@ -82,21 +94,38 @@ def main(argv: Sequence[str] | None = None, *, engine: OCREngine | None = None) 
         )
     args.output.mkdir(parents=True, exist_ok=True)
     stems: set[str] = set()
+    cache: bool | Path = False if args.no_cache else (args.cache or True)
     with engine, _Bar(args.quiet) as bar:
         for path in files:
-            stem = _unique_stem(path, stems)
+            pages = convert(
+                path,
+                engine=engine,
+                prompt=args.prompt,
+                pages=args.pages,
+                dpi=args.dpi,
+                password=args.password,
+                cache=cache,
+                on_error="raise" if args.on_error == "raise" else "placeholder",
+            )
             try:
-                pages = convert(
-                    path, engine=engine, prompt=args.prompt, pages=args.pages, dpi=args.dpi, password=args.password
-                )
-                bad = _write_document(pages, args.output, stem, bar)
+                first = next(pages)  # opens the file: a bad one fails here, before anything is written
             except InputError as exc:
                 failed.append(f"{path}: {exc.message}")
-                continue
+                break  # --on-error raise: stop at the first bad file
             except DeepSeekOCR2Error as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
-            if bad:
+            if first.total_pages == 0:  # the placeholder of a file that could not be opened
+                failed.append(f"{path}: {first.errors[0].message}")
+                if args.on_error == "skip":
+                    continue
+            stem = _unique_stem(path, stems)
+            try:
+                bad = _write_document(itertools.chain([first], pages), args.output, stem, bar)
+            except DeepSeekOCR2Error as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            if bad and first.total_pages:
                 failed.append(f"{path}: {bad} page(s) failed (see {stem}.jsonl)")
     if failed:
         print(f"{len(failed)} input(s) had problems:", file=sys.stderr)
@@ -108,7 +137,7 @@ def main(argv: Sequence[str] | None = None, *, engine: OCREngine | None = None) 
 
 def _unique_stem(path: Path, taken: set[str]) -> str:
     """A file-name-safe stem that cannot escape OUTDIR and does not clash with another input's."""
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._") or "document"
+    base = re.sub(r"[^\w.-]+", "_", path.stem).strip("._") or "document"
     stem, n = base, 1
     while stem in taken:
         n += 1
