@@ -26,11 +26,13 @@ from .errors import (
     PDFOpenError,
     UnsupportedInputError,
 )
-from .pipeline import convert
+from .pipeline import NamedSource, aconvert, convert
+from .policies import RetryPolicy
 from .prompts import PROMPTS
 from .types import Block, ErrorRecord, Figure, FinishReason, OCRStatus, PageResult
 
 if TYPE_CHECKING:
+    from .engines.openai import OpenAIEngine
     from .engines.transformers import TransformersEngine
 
 __version__ = "0.1.0"
@@ -53,15 +55,19 @@ __all__ = [
     "FinishReason",
     "GPUOutOfMemoryError",
     "InputError",
+    "NamedSource",
     "ModelLoadError",
     "OCREngine",
     "OCRStatus",
+    "OpenAIEngine",
     "PDFOpenError",
     "PageRangeError",
     "PageResult",
+    "RetryPolicy",
     "TransformersEngine",
     "UnsupportedInputError",
     "__version__",
+    "aconvert",
     "convert",
 ]
 
@@ -71,4 +77,8 @@ def __getattr__(name: str) -> Any:
         from .engines.transformers import TransformersEngine
 
         return TransformersEngine
+    if name == "OpenAIEngine":
+        from .engines.openai import OpenAIEngine
+
+        return OpenAIEngine
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

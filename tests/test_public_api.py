@@ -37,6 +37,10 @@ EXPECTED_ALL = sorted(
         "UnsupportedInputError",
         "__version__",
         "convert",
+        "aconvert",
+        "NamedSource",
+        "RetryPolicy",
+        "OpenAIEngine",
     ]
 )
 
@@ -65,7 +69,7 @@ def test_errors_carry_source_and_page_and_name_them():
 def test_importing_the_package_does_not_load_torch_or_transformers():
     code = (
         "import sys, deepseek_ocr2_loaders, deepseek_ocr2_loaders.cli;"
-        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'transformers', 'httpx') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

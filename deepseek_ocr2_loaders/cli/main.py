@@ -22,6 +22,7 @@ from ..pipeline import convert
 from ..policies import ON_ERROR
 from ..prompts import PROMPTS
 from ..types import PageResult
+from .serve import add_serve_parser, run_serve
 
 __all__ = ["main"]
 
@@ -65,12 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--cache", type=Path, metavar="FILE", help="page cache SQLite file (default: user cache folder)")
     cache.add_argument("--no-cache", action="store_true", help="do not read or write the page cache")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
+    add_serve_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, *, engine: OCREngine | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 some input or the model failed)."""
     args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return run_serve(args, engine=engine)
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(levelname)s %(message)s")
     files: list[Path] = []
     failed: list[str] = []

@@ -1,6 +1,7 @@
 """OCR engines: the :class:`OCREngine` contract and its backends.
 
-``TransformersEngine`` is resolved lazily so importing this package never loads torch.
+``TransformersEngine`` and ``OpenAIEngine`` are resolved lazily, so importing this package
+never loads torch or httpx.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 from .base import EngineOutput, OCREngine
 
 if TYPE_CHECKING:
+    from .openai import OpenAIEngine
     from .transformers import TransformersEngine
 
-__all__ = ["EngineOutput", "OCREngine", "TransformersEngine"]
+__all__ = ["EngineOutput", "OCREngine", "OpenAIEngine", "TransformersEngine"]
 
 
 def __getattr__(name: str) -> Any:
@@ -20,4 +22,8 @@ def __getattr__(name: str) -> Any:
         from .transformers import TransformersEngine
 
         return TransformersEngine
+    if name == "OpenAIEngine":
+        from .openai import OpenAIEngine
+
+        return OpenAIEngine
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
