@@ -18,7 +18,7 @@ from collections.abc import Iterable
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
-__all__ = ["LoopStopper", "WindowedNoRepeatNGram", "finish_sequence"]
+__all__ = ["LoopStopper", "WindowedNoRepeatNGram", "detect_loops", "finish_sequence"]
 
 
 class WindowedNoRepeatNGram(LogitsProcessor):
@@ -46,12 +46,38 @@ class WindowedNoRepeatNGram(LogitsProcessor):
         return scores.masked_fill(banned, float("-inf"))
 
 
-class LoopStopper(StoppingCriteria):
-    """Stop a sequence whose newest tokens are a loop; remember where the loop began.
+def detect_loops(
+    tokens: torch.Tensor, counts: torch.Tensor | None = None, *, min_span: int = 192, max_period: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which rows end in a loop, and how many of their last tokens are the repeated tail.
 
-    A sequence loops when its last ``span`` generated tokens equal the ``span`` tokens one
-    period earlier, for some period ``p <= max_period``, where ``span = max(min_span, 2p)``:
+    ``tokens`` is right-aligned (the newest token last in every row); positions before a
+    row's start must hold values that never match (the slot decoder uses unique
+    negatives). A row loops when its last ``span`` tokens equal the ``span`` tokens one
+    period earlier, for a period ``p <= max_period``, with ``span = max(min_span, 2p)``:
     short units must repeat over ``min_span`` tokens, long ones at least three times.
+    Vectorised over rows; no host sync.
+    """
+    rows, width = tokens.shape
+    looped = torch.zeros(rows, dtype=torch.bool, device=tokens.device)
+    tail = torch.zeros(rows, dtype=torch.long, device=tokens.device)
+    for period in range(1, max_period + 1):
+        span = max(min_span, 2 * period)
+        if span + period > width:
+            break
+        repeats = (tokens[:, -span:] == tokens[:, -span - period : -period]).all(1)
+        if counts is not None:
+            repeats &= counts >= span + period
+        new = repeats & ~looped
+        tail = torch.where(new, span, tail)
+        looped = looped | new
+    return looped, tail
+
+
+class LoopStopper(StoppingCriteria):
+    """Stop a sequence of ``model.generate`` whose newest tokens loop (see :func:`detect_loops`).
+
+    Remembers where each loop began, so the repeated tail can be cut from the text.
     """
 
     def __init__(
@@ -76,21 +102,15 @@ class LoopStopper(StoppingCriteria):
         if self.looped is None or self.loop_start is None:
             self.looped = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
             self.loop_start = torch.full((batch,), -1, dtype=torch.long, device=input_ids.device)
-        loop_start = self.loop_start
         generated = input_ids[:, self.prompt_length :]
         length = generated.shape[1]
         if length < self.min_span + 1 or length % self.check_every:
             return self.looped.clone()
         ended = torch.isin(generated, torch.tensor(self.end_token_ids, device=generated.device)).any(1)
-        for period in range(1, min(self.max_period, length // 3) + 1):
-            span = max(self.min_span, 2 * period)
-            if span + period > length:
-                break
-            repeats = (generated[:, -span:] == generated[:, -span - period : -period]).all(1)
-            new = repeats & ~ended & ~self.looped
-            loop_start = torch.where(new, length - span, loop_start)
-            self.looped = self.looped | new
-        self.loop_start = loop_start
+        looped, tail = detect_loops(generated, min_span=self.min_span, max_period=min(self.max_period, length // 3))
+        new = looped & ~ended & ~self.looped
+        self.loop_start = torch.where(new, length - tail, self.loop_start)
+        self.looped = self.looped | new
         return self.looped.clone()
 
 

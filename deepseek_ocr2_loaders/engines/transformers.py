@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, EngineError, GPUOutOfMemoryError, ModelLoadError
+from ..errors import ConfigError, DeepSeekOCR2Error, EngineError, GPUOutOfMemoryError, ModelLoadError
 from ._guards import LoopStopper, WindowedNoRepeatNGram, finish_sequence
 from .base import EngineOutput, OCREngine
 
@@ -60,6 +61,8 @@ def _mapped_generation_errors() -> Iterator[None]:
 
     try:
         yield
+    except DeepSeekOCR2Error:
+        raise
     except torch.OutOfMemoryError as exc:
         raise GPUOutOfMemoryError("the GPU ran out of memory; lower max_batch_size or vision_batch_size") from exc
     except (RuntimeError, ValueError, IndexError) as exc:
@@ -84,6 +87,12 @@ class TransformersEngine(OCREngine):
         ngram_window: ...inside this many recent tokens (``<td>``/``</td>`` exempt).
         revision: Hub revision (branch, tag or commit) to load.
         local_files_only: Never touch the network; load from the local cache or folder.
+        decode: ``"slots"`` (default: continuous batching over a static per-slot KV cache,
+            CUDA graphs on GPU, finished pages' slots refilled at once) or ``"generate"``
+            (transformers' ``model.generate`` on left-padded batches).
+        ignore_eos: Never stop at EOS: every page gets ``max_new_tokens`` (benchmarks only).
+        stop_loops: Stop a page early when its newest tokens loop.
+        cuda_graphs: Capture the slot decode step in a CUDA graph (GPU only).
 
     Raises:
         ModelLoadError: The checkpoint is missing or unreadable; the message says how to
@@ -109,6 +118,10 @@ class TransformersEngine(OCREngine):
         ngram_window: int = 90,
         revision: str | None = None,
         local_files_only: bool = False,
+        decode: str = "slots",
+        ignore_eos: bool = False,
+        stop_loops: bool = True,
+        cuda_graphs: bool = True,
     ) -> None:
         import torch
 
@@ -147,6 +160,14 @@ class TransformersEngine(OCREngine):
         self.ngram_window = ngram_window
         self.revision = revision
         self.local_files_only = local_files_only
+        if decode not in ("slots", "generate"):
+            raise ConfigError(f"decode must be 'slots' or 'generate', got {decode!r}")
+        self.decode = decode
+        self.ignore_eos = ignore_eos
+        self.stop_loops = stop_loops
+        self.cuda_graphs = cuda_graphs
+        self.last_stats: dict[str, float] = {}
+        self._decoder: Any = None
         self._key = (self.model_id, revision, str(self.device), str(self.dtype), attn_implementation)
         self._loaded: _LoadedModel | None = None
         self._stricter: TransformersEngine | None = None
@@ -221,6 +242,8 @@ class TransformersEngine(OCREngine):
             attn: str | dict[str, str] = self.attn_implementation
             if attn == "flash_attention_2":  # the vision towers support SDPA only
                 attn = {"text_config": "flash_attention_2", "vision_config": "sdpa", "": "sdpa"}
+            if self.device.type == "cuda":  # static shapes: the MoE layers can run inside a CUDA graph
+                options["experts_implementation"] = "grouped_mm"
             model = DeepseekOcr2ForConditionalGeneration.from_pretrained(
                 source, dtype=self.dtype, attn_implementation=attn, **options
             )
@@ -241,6 +264,7 @@ class TransformersEngine(OCREngine):
         if self._stricter is not None:
             self._stricter.close()
             self._stricter = None
+        self._decoder = None
         if self._loaded is None:
             return
         with _MODELS_LOCK:
@@ -257,7 +281,10 @@ class TransformersEngine(OCREngine):
     # -- inference -----------------------------------------------------------------
 
     def generate(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
-        """Read the images with ``prompt`` in batches of ``max_batch_size`` pages."""
+        """Read the images with ``prompt``, ``max_batch_size`` pages in flight at a time."""
+        if self.decode == "slots":
+            with _mapped_generation_errors():
+                return self._generate_slots(images, prompt)
         outputs: list[EngineOutput] = []
         for start in range(0, len(images), self.batch_size):
             outputs.extend(self._generate_batch(images[start : start + self.batch_size], prompt))
@@ -308,6 +335,55 @@ class TransformersEngine(OCREngine):
                 )
             )
         return results
+
+    def _generate_slots(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
+        import torch
+
+        from ._slots import page_prompts
+
+        loaded = self._acquire()
+        tokenizer = loaded.processor.tokenizer
+        decoder = self._slot_decoder(loaded.model, tokenizer, len(images), prompt)
+        outputs: dict[int, EngineOutput] = {}
+        started = time.perf_counter()
+        with torch.inference_mode():
+            pages = page_prompts(self, images, prompt, self.vision_batch_size, decoder.stats)
+            for result in decoder.run(pages):
+                outputs[result.index] = EngineOutput(
+                    text=tokenizer.decode(result.tokens, skip_special_tokens=False),
+                    finish_reason=result.finish_reason,
+                    vision_tokens=result.vision_tokens,
+                    output_tokens=result.output_tokens,
+                )
+        self.last_stats = {**decoder.stats, "total_s": time.perf_counter() - started, "slots": decoder.slots}
+        decoder.stats.clear()
+        return [outputs[index] for index in range(len(images))]
+
+    def _slot_decoder(self, model: Any, tokenizer: Any, pages: int, prompt: str) -> Any:
+        """The decoder for this many pages: slots in powers of two up to max_batch_size, sized to memory."""
+        from ._slots import SlotDecoder, fit_slots
+
+        wanted = min(self.batch_size, 1 << max(pages - 1, 0).bit_length())
+        room = 256 + 144 * 6 + 1 + len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) + 8
+        slots = fit_slots(model, wanted, room + self.max_new_tokens + 1)
+        current = self._decoder
+        if current is not None and current.slots == slots and current.prompt_room >= room:
+            return current
+        self._decoder = None  # free the old cache before the new one is allocated
+        whitelist = [i for i in tokenizer.convert_tokens_to_ids(list(TABLE_CELL_TOKENS)) if i != tokenizer.unk_token_id]
+        self._decoder = SlotDecoder(
+            model=model,
+            slots=slots,
+            max_new_tokens=self.max_new_tokens,
+            prompt_room=room,
+            eos_id=tokenizer.eos_token_id,
+            pad_id=tokenizer.pad_token_id,
+            guard=WindowedNoRepeatNGram(self.ngram_size, self.ngram_window, whitelist),
+            ignore_eos=self.ignore_eos,
+            stop_loops=self.stop_loops,
+            use_cuda_graph=self.cuda_graphs,
+        )
+        return self._decoder
 
     def encode(self, images: list[Image.Image], prompt: str) -> Any:
         """Processor inputs for a batch: ``BOS + prompt`` per page, ``<image>`` expanded, left-padded."""

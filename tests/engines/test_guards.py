@@ -69,3 +69,23 @@ def test_loop_stopper_ignores_rows_that_ended_and_the_prompt():
 )
 def test_finish_sequence(tokens, looped, start, expected):
     assert finish_sequence(tokens, 1, 2, looped, start) == expected
+
+
+def test_detect_loops_on_right_aligned_rows_of_different_lengths():
+    from deepseek_ocr2_loaders.engines._guards import detect_loops
+    from deepseek_ocr2_loaders.engines._slots import _right_aligned
+
+    generated = torch.full((2, 64), -1, dtype=torch.long)
+    generated[0, :40] = torch.tensor(list(range(100, 110)) + [7, 8, 9] * 10)  # loops after 10 tokens
+    generated[1, :20] = torch.arange(200, 220)
+    counts = torch.tensor([40, 20])
+    looped, tail = detect_loops(_right_aligned(generated, counts, width=64), counts, min_span=12, max_period=8)
+    assert looped.tolist() == [True, False]
+    assert 40 - int(tail[0]) >= 10  # the text before the repeated tail is kept
+
+
+def test_right_aligned_fills_missing_history_with_values_that_never_match():
+    from deepseek_ocr2_loaders.engines._slots import _right_aligned
+
+    rows = _right_aligned(torch.tensor([[5, 6, 7, -1]]), torch.tensor([3]), width=4)
+    assert rows[0, 1:].tolist() == [5, 6, 7] and rows[0, 0] < 0

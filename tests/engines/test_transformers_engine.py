@@ -156,3 +156,30 @@ def test_tiny_checkpoint_has_the_real_special_tokens(tiny_checkpoint: Path):
         assert len(ids) == 1, token
     assert tokenizer.bos_token == BOS and tokenizer.eos_token == "<｜end▁of▁sentence｜>"
     assert {p.name for p in tiny_checkpoint.iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json"}
+
+
+def test_slot_decoding_equals_model_generate_with_slots_refilled(tiny_checkpoint):
+    images = [page(1224, 1584, 1), page(600, 500, 2), page(2000, 900, 3), page(700, 900, 4), page(1000, 1000, 5)]
+    reference = TransformersEngine(str(tiny_checkpoint), max_new_tokens=24, decode="generate", max_batch_size=8)
+    slots = TransformersEngine(str(tiny_checkpoint), max_new_tokens=24, max_batch_size=2)  # 5 pages through 2 slots
+    expected, got = reference.generate(images, MARKDOWN), slots.generate(images, MARKDOWN)
+    assert [o.text for o in got] == [o.text for o in expected]
+    assert [(o.finish_reason, o.output_tokens, o.vision_tokens) for o in got] == [
+        (o.finish_reason, o.output_tokens, o.vision_tokens) for o in expected
+    ]
+    assert slots.last_stats["slots"] == 2 and slots.last_stats["vision_s"] > 0
+
+
+def test_a_page_reads_the_same_alone_and_in_a_full_batch(tiny_checkpoint):
+    engine = TransformersEngine(str(tiny_checkpoint), max_new_tokens=16, max_batch_size=4)
+    images = [page(900, 1200, seed) for seed in range(1, 5)]
+    together = engine.generate(images, MARKDOWN)
+    alone = [engine.generate([image], MARKDOWN)[0] for image in images]
+    assert [o.text for o in together] == [o.text for o in alone]
+
+
+def test_ignore_eos_gives_every_page_the_full_budget(tiny_checkpoint):
+    engine = TransformersEngine(str(tiny_checkpoint), max_new_tokens=9, ignore_eos=True, stop_loops=False)
+    outputs = engine.generate([page(500, 500, 1), page(800, 600, 2), page(640, 480, 3)], MARKDOWN)
+    assert [o.output_tokens for o in outputs] == [9, 9, 9]
+    assert {o.finish_reason for o in outputs} == {"length"}

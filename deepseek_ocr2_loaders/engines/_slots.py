@@ -1,0 +1,354 @@
+"""Continuous-batching decode for DeepSeek-OCR-2 over transformers' own modules and weights.
+
+``model.generate`` pads a batch to its longest page and runs every decode step through
+Python-heavy code, so a batch waits for its slowest page and the GPU waits for the host.
+This loop keeps ``slots`` sequences in flight instead:
+
+* each page is prefilled alone (no padding) through the language model, and its keys and
+  values are copied into a static per-slot cache;
+* one decode step runs the model's own decoder layers for all slots at once, each slot
+  writing at its own position (:class:`SlotKVCache` implements the ``update`` method the
+  attention modules call); on CUDA the step is captured once in a CUDA graph and replayed;
+* the host looks at the slots only every ``sync_every`` steps: finished pages are read
+  out and their slots refilled with new pages, so short pages never wait for long ones.
+
+Greedy decoding, the windowed n-gram guard and loop detection behave as in
+:class:`~deepseek_ocr2_loaders.engines.transformers.TransformersEngine`'s ``generate`` path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ._guards import WindowedNoRepeatNGram, detect_loops
+
+__all__ = ["PagePrompt", "SlotDecoder", "SlotKVCache", "SlotResult", "fit_slots", "page_prompts"]
+
+logger = logging.getLogger(__name__)
+
+
+class SlotKVCache:
+    """Static keys/values per layer, shaped (slots, kv_heads, length, head_dim).
+
+    The attention modules call :meth:`update` with the new token's keys/values; each slot
+    writes at ``positions[slot]`` and attends over the whole static length under a mask.
+    """
+
+    def __init__(
+        self,
+        layers: int,
+        slots: int,
+        heads: int,
+        length: int,
+        head_dim: int,
+        *,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:
+        shape = (slots, heads, length, head_dim)
+        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
+        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
+        self.positions = torch.zeros(slots, dtype=torch.long, device=device)
+        self.rows = torch.arange(slots, device=device)
+        self.length = length
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write one token per slot at its own position; return the full static cache of the layer."""
+        keys, values = self.keys[layer_idx], self.values[layer_idx]
+        keys[self.rows, :, self.positions] = key_states[:, :, 0]
+        values[self.rows, :, self.positions] = value_states[:, :, 0]
+        return keys, values
+
+    def load(self, slot: int, layer_caches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Copy a prefilled page's keys/values (batch of one) into ``slot``."""
+        for layer, (keys, values) in enumerate(layer_caches):
+            length = keys.shape[2]
+            self.keys[layer][slot, :, :length].copy_(keys[0])
+            self.values[layer][slot, :, :length].copy_(values[0])
+
+
+@dataclass
+class PagePrompt:
+    """One page ready for decoding: prompt token ids and prompt embeddings (vision merged in)."""
+
+    index: int
+    input_ids: torch.Tensor  # (T,)
+    embeds: torch.Tensor  # (T, hidden)
+    vision_tokens: int
+
+
+@dataclass
+class SlotResult:
+    """Generated token ids of one page and why it ended."""
+
+    index: int
+    tokens: list[int]
+    finish_reason: str
+    output_tokens: int
+    vision_tokens: int
+
+
+@dataclass
+class _Slot:
+    page: PagePrompt | None = None
+    done: bool = True
+
+
+@dataclass
+class SlotDecoder:
+    """Greedy decoding of many pages through ``slots`` concurrent sequences.
+
+    Args:
+        model: A loaded ``DeepseekOcr2ForConditionalGeneration``.
+        slots: Sequences decoded together (the decode batch).
+        max_new_tokens: Token budget per page.
+        prompt_room: Longest prompt (vision + text tokens) a slot must hold.
+        eos_id, pad_id: End and padding token ids.
+        guard: The windowed n-gram guard, applied to each slot's recent tokens.
+        ignore_eos: Never stop at EOS (fixed-length benchmarks).
+        stop_loops: Stop a page whose newest tokens repeat (``finish_reason="repetition"``).
+        sync_every: Decode steps between looks from the host.
+        use_cuda_graph: Capture the decode step once and replay it (CUDA only).
+    """
+
+    model: Any
+    slots: int
+    max_new_tokens: int
+    prompt_room: int
+    eos_id: int
+    pad_id: int | None
+    guard: WindowedNoRepeatNGram
+    ignore_eos: bool = False
+    stop_loops: bool = True
+    sync_every: int = 32
+    use_cuda_graph: bool = True
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        lm = self.model.model.language_model
+        config = lm.config
+        param = next(self.model.parameters())
+        self.device, self.dtype = param.device, param.dtype
+        self.length = self.prompt_room + self.max_new_tokens + 1
+        self.cache = SlotKVCache(
+            config.num_hidden_layers,
+            self.slots,
+            config.num_key_value_heads,
+            self.length,
+            config.hidden_size // config.num_attention_heads,
+            dtype=self.dtype,
+            device=self.device,
+        )
+        window = self.guard.window
+        self.tokens = torch.zeros(self.slots, dtype=torch.long, device=self.device)  # last token per slot
+        self.recent = torch.zeros(self.slots, window, dtype=torch.long, device=self.device)
+        self.generated = torch.full((self.slots, self.max_new_tokens), -1, dtype=torch.long, device=self.device)
+        self.counts = torch.zeros(self.slots, dtype=torch.long, device=self.device)
+        self.finished = torch.ones(self.slots, dtype=torch.bool, device=self.device)
+        self.span = torch.arange(self.length, device=self.device)
+        self._graph: torch.cuda.CUDAGraph | None = None
+
+    # -- one decode step (graph-capturable: no host syncs, static shapes) ----------------
+
+    def _step(self) -> None:
+        lm = self.model.model.language_model
+        cache = self.cache
+        hidden = lm.embed_tokens(self.tokens)[:, None, :]
+        position_ids = cache.positions[:, None]
+        cos_sin = lm.rotary_emb(hidden, position_ids)
+        mask = (self.span[None, :] <= cache.positions[:, None])[:, None, None, :]
+        for layer in lm.layers:
+            out = layer(
+                hidden,
+                attention_mask=mask,
+                position_ids=position_ids,
+                past_key_values=cache,
+                use_cache=True,
+                position_embeddings=cos_sin,
+            )
+            hidden = out[0] if isinstance(out, tuple) else out
+        logits = self.model.lm_head(lm.norm(hidden[:, 0])).float()
+        if self.ignore_eos:
+            logits[:, self.eos_id] = float("-inf")
+        logits = self.guard(self.recent, logits)
+        token = logits.argmax(-1)
+        active = ~self.finished
+        self.generated[cache.rows, self.counts.clamp(max=self.max_new_tokens - 1)] = torch.where(
+            active, token, self.generated[cache.rows, self.counts.clamp(max=self.max_new_tokens - 1)]
+        )
+        self.counts += active.long()
+        ended = (token == self.eos_id) & ~torch.tensor(self.ignore_eos, device=token.device)
+        self.finished |= ended | (self.counts >= self.max_new_tokens)
+        self.recent.copy_(torch.cat([self.recent[:, 1:], token[:, None]], dim=1))
+        self.tokens.copy_(token)
+        cache.positions.copy_((cache.positions + 1).clamp(max=self.length - 1))
+
+    def _run_step(self) -> None:
+        if not (self.use_cuda_graph and self.device.type == "cuda"):
+            self._step()
+            return
+        if self._graph is None:
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            saved = [t.clone() for t in self._state()]
+            with torch.cuda.stream(stream):
+                for _ in range(2):  # warm up kernels and allocator outside the graph
+                    self._step()
+            torch.cuda.current_stream().wait_stream(stream)
+            for tensor, copy in zip(self._state(), saved, strict=True):
+                tensor.copy_(copy)
+            self._graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self._graph):
+                self._step()
+            for tensor, copy in zip(self._state(), saved, strict=True):
+                tensor.copy_(copy)
+        self._graph.replay()
+
+    def _state(self) -> list[torch.Tensor]:
+        return [
+            self.tokens,
+            self.recent,
+            self.generated,
+            self.counts,
+            self.finished,
+            self.cache.positions,
+            *self.cache.keys,
+            *self.cache.values,
+        ]
+
+    # -- prefill and the host loop ---------------------------------------------------------
+
+    def _prefill(self, slot: int, page: PagePrompt) -> None:
+        from transformers import DynamicCache
+
+        lm = self.model.model.language_model
+        length = page.input_ids.shape[0]
+        if length + self.max_new_tokens + 1 > self.length:
+            raise ValueError(f"prompt of {length} tokens does not fit the slot ({self.prompt_room} reserved)")
+        past = DynamicCache(config=lm.config)
+        out = lm(inputs_embeds=page.embeds[None], use_cache=True, past_key_values=past)
+        self.cache.load(slot, _layer_caches(out.past_key_values))
+        logits = self.model.lm_head(out.last_hidden_state[:, -1]).float()
+        window = self.guard.window
+        recent = page.input_ids[-window:].to(self.device)
+        if recent.shape[0] < window:  # unique negatives never match a real n-gram
+            pad = -torch.arange(window - recent.shape[0], 0, -1, device=self.device)
+            recent = torch.cat([pad, recent])
+        if self.ignore_eos:
+            logits[:, self.eos_id] = float("-inf")
+        token = self.guard(recent[None], logits).argmax(-1)[0]
+        self.recent[slot].copy_(torch.cat([recent[1:], token[None]]))
+        self.tokens[slot] = token
+        self.generated[slot].fill_(-1)
+        self.generated[slot, 0] = token
+        self.counts[slot] = 1
+        self.cache.positions[slot] = length
+        ended = (not self.ignore_eos and int(token) == self.eos_id) or self.max_new_tokens <= 1
+        self.finished[slot] = ended
+
+    def run(self, pages: Iterator[PagePrompt]) -> Iterator[SlotResult]:
+        """Decode every page; yields results as pages finish (not in input order)."""
+        slots = [_Slot() for _ in range(self.slots)]
+        pending = iter(pages)
+        exhausted = False
+        while True:
+            for slot_index, slot in enumerate(slots):
+                if slot.done and not exhausted:
+                    page = next(pending, None)
+                    if page is None:
+                        exhausted = True
+                        continue
+                    self._prefill(slot_index, page)
+                    slot.page, slot.done = page, False
+            if all(slot.done for slot in slots):
+                return
+            for _ in range(self.sync_every):
+                self._run_step()
+            yield from self._collect(slots)
+
+    def _collect(self, slots: list[_Slot]) -> Iterator[SlotResult]:
+        """Read out finished and looping slots (one small device-to-host copy)."""
+        looped = torch.zeros(self.slots, dtype=torch.bool, device=self.device)
+        tail = torch.zeros(self.slots, dtype=torch.long, device=self.device)
+        if self.stop_loops:
+            looped, tail = detect_loops(_right_aligned(self.generated, self.counts), self.counts)
+        finished, looped_host, tail_host, counts = (
+            t.tolist() for t in (self.finished | looped, looped & ~self.finished, tail, self.counts)
+        )
+        for index, slot in enumerate(slots):
+            if slot.done or not finished[index] or slot.page is None:
+                continue
+            tokens = self.generated[index, : counts[index]].tolist()
+            if looped_host[index]:
+                reason, keep = "repetition", max(counts[index] - tail_host[index], 0)
+            elif not self.ignore_eos and self.eos_id in tokens:
+                reason, keep = "stop", tokens.index(self.eos_id)
+            else:
+                reason, keep = "length", len(tokens)
+            self.finished[index] = True
+            slot.done = True
+            yield SlotResult(slot.page.index, tokens[:keep], reason, counts[index], slot.page.vision_tokens)
+
+
+def _layer_caches(past: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(keys, values) per layer of a DynamicCache, across transformers 5 releases."""
+    if hasattr(past, "layers"):
+        return [(layer.keys, layer.values) for layer in past.layers]
+    return list(zip(past.key_cache, past.value_cache, strict=True))  # pragma: no cover - older releases
+
+
+def _right_aligned(generated: torch.Tensor, counts: torch.Tensor, width: int = 1024) -> torch.Tensor:
+    """The last ``width`` generated tokens of each slot, right-aligned; unique negatives where none."""
+    width = min(width, generated.shape[1])
+    offsets = counts[:, None] - width + torch.arange(width, device=generated.device)[None, :]
+    gathered = generated.gather(1, offsets.clamp(min=0))
+    filler = -1 - torch.arange(width, device=generated.device)[None, :].expand_as(offsets)
+    return torch.where(offsets >= 0, gathered, filler)
+
+
+def page_prompts(
+    engine: Any, images: list[Any], prompt: str, micro_batch: int, stats: dict[str, float]
+) -> Iterator[PagePrompt]:
+    """Encode pages lazily, ``micro_batch`` at a time through the vision towers, one prompt per page.
+
+    A micro-batch is left-padded by the processor; each page keeps only its own tokens, so
+    its prompt is exactly what it would be alone.
+    """
+    import time
+
+    model = engine._acquire().model
+    image_token = model.config.image_token_id
+    for start in range(0, len(images), micro_batch):
+        begun = time.perf_counter()
+        inputs = engine.encode(images[start : start + micro_batch], prompt)
+        input_ids = inputs["input_ids"].to(engine.device)
+        embeds = engine._embed(model, inputs, input_ids)
+        mask = inputs["attention_mask"].to(engine.device).bool()
+        if engine.device.type == "cuda":
+            torch.cuda.synchronize()
+        stats["vision_s"] = stats.get("vision_s", 0.0) + time.perf_counter() - begun
+        for row in range(input_ids.shape[0]):
+            ids = input_ids[row][mask[row]]
+            yield PagePrompt(start + row, ids, embeds[row][mask[row]], int((ids == image_token).sum()))
+
+
+def fit_slots(model: Any, wanted: int, length: int) -> int:
+    """Slots whose KV cache fits in 80% of the free GPU memory (all of ``wanted`` on a CPU)."""
+    param = next(model.parameters())
+    if param.device.type != "cuda":
+        return wanted
+    config = model.model.language_model.config
+    head_dim = config.hidden_size // config.num_attention_heads
+    per_slot = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * length * param.element_size()
+    free, _ = torch.cuda.mem_get_info(param.device)
+    fitting = max(1, int(free * 0.8 // per_slot))
+    if fitting < wanted:
+        logger.warning("GPU memory holds %d decode slots, not the %d asked for", fitting, wanted)
+    return min(wanted, fitting)
