@@ -195,7 +195,7 @@ class SlotDecoder:
             self._step()
             return
         if self._graph is None:
-            stream = torch.cuda.Stream()
+            stream = torch.cuda.Stream()  # type: ignore[no-untyped-call]
             stream.wait_stream(torch.cuda.current_stream())
             saved = [t.clone() for t in self._state()]
             with torch.cuda.stream(stream):

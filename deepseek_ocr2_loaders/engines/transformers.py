@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, DeepSeekOCR2Error, EngineError, GPUOutOfMemoryError, ModelLoadError
 from ._guards import LoopStopper, WindowedNoRepeatNGram, finish_sequence
+from ._sam_attention import patch_sam_global_attention
 from .base import EngineOutput, OCREngine
 
 if TYPE_CHECKING:
@@ -255,6 +256,7 @@ class TransformersEngine(OCREngine):
                 f"{_load_help(self.model_id)} ({type(exc).__name__}: {exc})", source=self.model_id
             ) from exc
         model.to(self.device).eval()  # type: ignore[arg-type]
+        patch_sam_global_attention(model)  # same function, no dense 4096x4096 bias per view
         processor.tokenizer.padding_side = "left"
         logger.info("loaded %s on %s as %s", source, self.device, self.dtype)
         return _LoadedModel(model=model, processor=processor)
