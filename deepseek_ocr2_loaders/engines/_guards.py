@@ -30,6 +30,7 @@ class WindowedNoRepeatNGram(LogitsProcessor):
         self.ngram_size = ngram_size
         self.window = window
         self.whitelist = sorted(set(whitelist))
+        self._whitelist_on: dict[torch.device, torch.Tensor] = {}  # made once per device: no copy inside a CUDA graph
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         recent = input_ids[:, -self.window :]
@@ -42,7 +43,10 @@ class WindowedNoRepeatNGram(LogitsProcessor):
         hits.scatter_add_(1, grams[:, :, -1], match.to(scores.dtype))
         banned = hits > 0
         if self.whitelist:
-            banned[:, self.whitelist] = False
+            allowed = self._whitelist_on.get(scores.device)
+            if allowed is None:
+                allowed = self._whitelist_on[scores.device] = torch.tensor(self.whitelist, device=scores.device)
+            banned[:, allowed] = False
         return scores.masked_fill(banned, float("-inf"))
 
 

@@ -184,8 +184,10 @@ class SlotDecoder:
             active, token, self.generated[cache.rows, self.counts.clamp(max=self.max_new_tokens - 1)]
         )
         self.counts += active.long()
-        ended = (token == self.eos_id) & ~torch.tensor(self.ignore_eos, device=token.device)
-        self.finished |= ended | (self.counts >= self.max_new_tokens)
+        ended = self.counts >= self.max_new_tokens
+        if not self.ignore_eos:
+            ended = ended | (token == self.eos_id)
+        self.finished |= ended
         self.recent.copy_(torch.cat([self.recent[:, 1:], token[:, None]], dim=1))
         self.tokens.copy_(token)
         cache.positions.copy_((cache.positions + 1).clamp(max=self.length - 1))
@@ -226,14 +228,11 @@ class SlotDecoder:
     # -- prefill and the host loop ---------------------------------------------------------
 
     def _prefill(self, slot: int, page: PagePrompt) -> None:
-        from transformers import DynamicCache
-
         lm = self.model.model.language_model
         length = page.input_ids.shape[0]
         if length + self.max_new_tokens + 1 > self.length:
             raise ValueError(f"prompt of {length} tokens does not fit the slot ({self.prompt_room} reserved)")
-        past = DynamicCache(config=lm.config)
-        out = lm(inputs_embeds=page.embeds[None], use_cache=True, past_key_values=past)
+        out = lm(inputs_embeds=page.embeds[None], use_cache=True)
         self.cache.load(slot, _layer_caches(out.past_key_values))
         logits = self.model.lm_head(out.last_hidden_state[:, -1]).float()
         window = self.guard.window

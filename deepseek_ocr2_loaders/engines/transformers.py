@@ -169,6 +169,7 @@ class TransformersEngine(OCREngine):
         self.cuda_graphs = cuda_graphs
         self.last_stats: dict[str, float] = {}
         self._decoder: Any = None
+        self._decoder_wanted = 0
         self._key = (self.model_id, revision, str(self.device), str(self.dtype), attn_implementation)
         self._loaded: _LoadedModel | None = None
         self._stricter: TransformersEngine | None = None
@@ -367,11 +368,12 @@ class TransformersEngine(OCREngine):
 
         wanted = min(self.batch_size, 1 << max(pages - 1, 0).bit_length())
         room = 256 + 144 * 6 + 1 + len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) + 8
-        slots = fit_slots(model, wanted, room + self.max_new_tokens + 1)
         current = self._decoder
-        if current is not None and current.slots == slots and current.prompt_room >= room:
-            return current
+        if current is not None and self._decoder_wanted == wanted and current.prompt_room >= room:
+            return current  # (sized before: free memory now excludes its own cache)
         self._decoder = None  # free the old cache before the new one is allocated
+        self._decoder_wanted = wanted
+        slots = fit_slots(model, wanted, room + self.max_new_tokens + 1)
         whitelist = [i for i in tokenizer.convert_tokens_to_ids(list(TABLE_CELL_TOKENS)) if i != tokenizer.unk_token_id]
         self._decoder = SlotDecoder(
             model=model,
