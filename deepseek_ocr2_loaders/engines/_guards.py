@@ -46,7 +46,7 @@ class WindowedNoRepeatNGram(LogitsProcessor):
             allowed = self._whitelist_on.get(scores.device)
             if allowed is None:
                 allowed = self._whitelist_on[scores.device] = torch.tensor(self.whitelist, device=scores.device)
-            banned[:, allowed] = False
+            banned.index_fill_(1, allowed, False)  # a scalar fill: no host tensor, so graph-safe
         return scores.masked_fill(banned, float("-inf"))
 
 

@@ -19,6 +19,7 @@ Greedy decoding, the windowed n-gram guard and loop detection behave as in
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,7 +177,7 @@ class SlotDecoder:
             hidden = out[0] if isinstance(out, tuple) else out
         logits = self.model.lm_head(lm.norm(hidden[:, 0])).float()
         if self.ignore_eos:
-            logits[:, self.eos_id] = float("-inf")
+            logits[:, self.eos_id].fill_(float("-inf"))  # fill_ takes a scalar: no host copy in the graph
         logits = self.guard(self.recent, logits)
         token = logits.argmax(-1)
         active = ~self.finished
@@ -241,7 +242,7 @@ class SlotDecoder:
             pad = -torch.arange(window - recent.shape[0], 0, -1, device=self.device)
             recent = torch.cat([pad, recent])
         if self.ignore_eos:
-            logits[:, self.eos_id] = float("-inf")
+            logits[:, self.eos_id].fill_(float("-inf"))
         token = self.guard(recent[None], logits).argmax(-1)[0]
         self.recent[slot].copy_(torch.cat([recent[1:], token[None]]))
         self.tokens[slot] = token
@@ -264,13 +265,22 @@ class SlotDecoder:
                     if page is None:
                         exhausted = True
                         continue
+                    begun = time.perf_counter()
                     self._prefill(slot_index, page)
+                    self._add("prefill_s", time.perf_counter() - begun)
                     slot.page, slot.done = page, False
             if all(slot.done for slot in slots):
                 return
+            begun = time.perf_counter()
             for _ in range(self.sync_every):
                 self._run_step()
-            yield from self._collect(slots)
+            finished = list(self._collect(slots))  # its host copy waits for the steps
+            self._add("decode_s", time.perf_counter() - begun)
+            self._add("steps", self.sync_every)
+            yield from finished
+
+    def _add(self, key: str, value: float) -> None:
+        self.stats[key] = self.stats.get(key, 0.0) + value
 
     def _collect(self, slots: list[_Slot]) -> Iterator[SlotResult]:
         """Read out finished and looping slots (one small device-to-host copy)."""
@@ -313,29 +323,46 @@ def _right_aligned(generated: torch.Tensor, counts: torch.Tensor, width: int = 1
 
 
 def page_prompts(
-    engine: Any, images: list[Any], prompt: str, micro_batch: int, stats: dict[str, float]
+    engine: Any, images: list[Any], prompt: str, micro_batch: int, stats: dict[str, float], *, ahead: int = 4
 ) -> Iterator[PagePrompt]:
     """Encode pages lazily, ``micro_batch`` at a time through the vision towers, one prompt per page.
 
-    A micro-batch is left-padded by the processor; each page keeps only its own tokens, so
-    its prompt is exactly what it would be alone.
+    The processor's CPU work (resize, crop, normalise) runs on worker threads up to
+    ``ahead`` micro-batches in advance, so the GPU does not wait for it; the bound keeps
+    host memory flat. A micro-batch is left-padded; each page keeps only its own tokens,
+    so its prompt is exactly what it would be alone.
     """
     import time
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     model = engine._acquire().model
     image_token = model.config.image_token_id
-    for start in range(0, len(images), micro_batch):
-        begun = time.perf_counter()
-        inputs = engine.encode(images[start : start + micro_batch], prompt)
-        input_ids = inputs["input_ids"].to(engine.device)
-        embeds = engine._embed(model, inputs, input_ids)
-        mask = inputs["attention_mask"].to(engine.device).bool()
-        if engine.device.type == "cuda":
-            torch.cuda.synchronize()
-        stats["vision_s"] = stats.get("vision_s", 0.0) + time.perf_counter() - begun
-        for row in range(input_ids.shape[0]):
-            ids = input_ids[row][mask[row]]
-            yield PagePrompt(start + row, ids, embeds[row][mask[row]], int((ids == image_token).sum()))
+    starts = iter(range(0, len(images), micro_batch))
+    with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="ocr-preprocess") as pool:
+        queued: deque[tuple[int, Future[Any]]] = deque()
+
+        def submit() -> None:
+            start = next(starts, None)
+            if start is not None:
+                queued.append((start, pool.submit(engine.encode, images[start : start + micro_batch], prompt)))
+
+        for _ in range(ahead):
+            submit()
+        while queued:
+            start, future = queued.popleft()
+            submit()
+            inputs = future.result()
+            begun = time.perf_counter()
+            input_ids = inputs["input_ids"].to(engine.device)
+            embeds = engine._embed(model, inputs, input_ids)
+            mask = inputs["attention_mask"].to(engine.device).bool()
+            if engine.device.type == "cuda":
+                torch.cuda.synchronize()
+            stats["vision_s"] = stats.get("vision_s", 0.0) + time.perf_counter() - begun
+            for row in range(input_ids.shape[0]):
+                ids = input_ids[row][mask[row]]
+                yield PagePrompt(start + row, ids, embeds[row][mask[row]], int((ids == image_token).sum()))
 
 
 def fit_slots(model: Any, wanted: int, length: int) -> int:
