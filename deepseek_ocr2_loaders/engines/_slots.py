@@ -4,8 +4,8 @@
 Python-heavy code, so a batch waits for its slowest page and the GPU waits for the host.
 This loop keeps ``slots`` sequences in flight instead:
 
-* each page is prefilled alone (no padding) through the language model, and its keys and
-  values are copied into a static per-slot cache;
+* pages are prefilled through the language model without padding (pages of equal prompt
+  length together), and their keys and values are copied into a static per-slot cache;
 * one decode step runs the model's own decoder layers for all slots at once, each slot
   writing at its own position (:class:`SlotKVCache` implements the ``update`` method the
   attention modules call); on CUDA the step is captured once in a CUDA graph and replayed;
@@ -18,6 +18,7 @@ Greedy decoding, the windowed n-gram guard and loop detection behave as in
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -66,13 +67,6 @@ class SlotKVCache:
         keys[self.rows, :, self.positions] = key_states[:, :, 0]
         values[self.rows, :, self.positions] = value_states[:, :, 0]
         return keys, values
-
-    def load(self, slot: int, layer_caches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """Copy a prefilled page's keys/values (batch of one) into ``slot``."""
-        for layer, (keys, values) in enumerate(layer_caches):
-            length = keys.shape[2]
-            self.keys[layer][slot, :, :length].copy_(keys[0])
-            self.values[layer][slot, :, :length].copy_(values[0])
 
 
 @dataclass
@@ -228,47 +222,59 @@ class SlotDecoder:
 
     # -- prefill and the host loop ---------------------------------------------------------
 
-    def _prefill(self, slot: int, page: PagePrompt) -> None:
+    def _prefill(self, slots: list[int], pages: list[PagePrompt]) -> None:
+        """Prefill pages of one prompt length together (no padding) into their slots."""
         lm = self.model.model.language_model
-        length = page.input_ids.shape[0]
+        length = pages[0].input_ids.shape[0]
         if length + self.max_new_tokens + 1 > self.length:
             raise ValueError(f"prompt of {length} tokens does not fit the slot ({self.prompt_room} reserved)")
-        out = lm(inputs_embeds=page.embeds[None], use_cache=True)
-        self.cache.load(slot, _layer_caches(out.past_key_values))
+        out = lm(inputs_embeds=torch.stack([page.embeds for page in pages]), use_cache=True)
+        rows = torch.tensor(slots, device=self.device)
+        for layer, (keys, values) in enumerate(_layer_caches(out.past_key_values)):
+            self.cache.keys[layer][rows, :, :length] = keys
+            self.cache.values[layer][rows, :, :length] = values
         logits = self.model.lm_head(out.last_hidden_state[:, -1]).float()
         window = self.guard.window
-        recent = page.input_ids[-window:].to(self.device)
-        if recent.shape[0] < window:  # unique negatives never match a real n-gram
-            pad = -torch.arange(window - recent.shape[0], 0, -1, device=self.device)
-            recent = torch.cat([pad, recent])
+        recent = torch.stack([page.input_ids[-window:] for page in pages]).to(self.device)
+        if recent.shape[1] < window:  # unique negatives never match a real n-gram
+            pad = -torch.arange(window - recent.shape[1], 0, -1, device=self.device)
+            recent = torch.cat([pad.expand(len(pages), -1), recent], dim=1)
         if self.ignore_eos:
             logits[:, self.eos_id].fill_(float("-inf"))
-        token = self.guard(recent[None], logits).argmax(-1)[0]
-        self.recent[slot].copy_(torch.cat([recent[1:], token[None]]))
-        self.tokens[slot] = token
-        self.generated[slot].fill_(-1)
-        self.generated[slot, 0] = token
-        self.counts[slot] = 1
-        self.cache.positions[slot] = length
-        ended = (not self.ignore_eos and int(token) == self.eos_id) or self.max_new_tokens <= 1
-        self.finished[slot] = ended
+        token = self.guard(recent, logits).argmax(-1)
+        self.recent[rows] = torch.cat([recent[:, 1:], token[:, None]], dim=1)
+        self.tokens[rows] = token
+        self.generated[rows] = -1
+        self.generated[rows, 0] = token
+        self.counts[rows] = 1
+        self.cache.positions[rows] = length
+        ended = torch.full_like(token, self.max_new_tokens <= 1, dtype=torch.bool)
+        if not self.ignore_eos:
+            ended |= token == self.eos_id
+        self.finished[rows] = ended
 
-    def run(self, pages: Iterator[PagePrompt]) -> Iterator[SlotResult]:
-        """Decode every page; yields results as pages finish (not in input order)."""
+    def run(self, pages: Iterator[PagePrompt], *, prefill_batch: int = 8) -> Iterator[SlotResult]:
+        """Decode every page; yields results as pages finish (not in input order).
+
+        Free slots are refilled before each stretch of ``sync_every`` steps; new pages of
+        equal prompt length (the same crop count) are prefilled together.
+        """
         slots = [_Slot() for _ in range(self.slots)]
         pending = iter(pages)
-        exhausted = False
         while True:
-            for slot_index, slot in enumerate(slots):
-                if slot.done and not exhausted:
-                    page = next(pending, None)
-                    if page is None:
-                        exhausted = True
-                        continue
-                    begun = time.perf_counter()
-                    self._prefill(slot_index, page)
-                    self._add("prefill_s", time.perf_counter() - begun)
-                    slot.page, slot.done = page, False
+            free = [index for index, slot in enumerate(slots) if slot.done]
+            arrivals = list(itertools.islice(pending, len(free)))
+            by_length: dict[int, list[tuple[int, PagePrompt]]] = {}
+            for slot_index, page in zip(free, arrivals, strict=False):
+                by_length.setdefault(page.input_ids.shape[0], []).append((slot_index, page))
+                slots[slot_index].page, slots[slot_index].done = page, False
+            begun = time.perf_counter()
+            for group in by_length.values():
+                for start in range(0, len(group), prefill_batch):
+                    part = group[start : start + prefill_batch]
+                    self._prefill([slot for slot, _ in part], [page for _, page in part])
+            if arrivals:
+                self._add("prefill_s", time.perf_counter() - begun)
             if all(slot.done for slot in slots):
                 return
             begun = time.perf_counter()

@@ -180,6 +180,13 @@ class TransformersEngine(OCREngine):
         return self.model_id
 
     @property
+    def _graph_ready(self) -> bool:
+        """bf16 on CUDA: grouped GEMM experts (static shapes) exist only for bf16."""
+        import torch
+
+        return self.device.type == "cuda" and self.dtype == torch.bfloat16
+
+    @property
     def fingerprint(self) -> dict[str, object]:
         """Model, revision, dtype and decoding settings: what changes the text it writes."""
         return {
@@ -244,7 +251,7 @@ class TransformersEngine(OCREngine):
             attn: str | dict[str, str] = self.attn_implementation
             if attn == "flash_attention_2":  # the vision towers support SDPA only
                 attn = {"text_config": "flash_attention_2", "vision_config": "sdpa", "": "sdpa"}
-            if self.device.type == "cuda":  # static shapes: the MoE layers can run inside a CUDA graph
+            if self._graph_ready:  # static shapes: the MoE layers can run inside a CUDA graph
                 options["experts_implementation"] = "grouped_mm"
             model = DeepseekOcr2ForConditionalGeneration.from_pretrained(
                 source, dtype=self.dtype, attn_implementation=attn, **options
