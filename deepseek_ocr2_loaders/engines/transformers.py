@@ -251,8 +251,9 @@ class TransformersEngine(OCREngine):
             attn: str | dict[str, str] = self.attn_implementation
             if attn == "flash_attention_2":  # the vision towers support SDPA only
                 attn = {"text_config": "flash_attention_2", "vision_config": "sdpa", "": "sdpa"}
-            if self._graph_ready:  # static shapes: the MoE layers can run inside a CUDA graph
-                options["experts_implementation"] = "grouped_mm"
+            # grouped GEMM experts have static shapes (the decode step can be a CUDA graph) but run
+            # in bf16 only; elsewhere the per-expert loop, whatever the transformers default is
+            options["experts_implementation"] = "grouped_mm" if self._graph_ready else "eager"
             model = DeepseekOcr2ForConditionalGeneration.from_pretrained(
                 source, dtype=self.dtype, attn_implementation=attn, **options
             )
