@@ -18,6 +18,7 @@ Greedy decoding, the windowed n-gram guard and loop detection behave as in
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -28,16 +29,7 @@ import torch
 
 from ._guards import WindowedNoRepeatNGram, detect_loops
 
-__all__ = [
-    "PageFeed",
-    "PagePrompt",
-    "SlotDecoder",
-    "SlotKVCache",
-    "SlotResult",
-    "fit_slots",
-    "overlapped",
-    "page_prompts",
-]
+__all__ = ["PagePrompt", "SlotDecoder", "SlotKVCache", "SlotResult", "fit_slots", "overlapped", "page_prompts"]
 
 logger = logging.getLogger(__name__)
 
@@ -210,8 +202,7 @@ class SlotDecoder:
             for tensor, copy in zip(self._state(), saved, strict=True):
                 tensor.copy_(copy)
             self._graph = torch.cuda.CUDAGraph()
-            # thread_local: the vision thread may allocate and launch on its own stream meanwhile
-            with torch.cuda.graph(self._graph, capture_error_mode="thread_local"):
+            with torch.cuda.graph(self._graph):
                 self._step()
             for tensor, copy in zip(self._state(), saved, strict=True):
                 tensor.copy_(copy)
@@ -262,20 +253,17 @@ class SlotDecoder:
             ended |= token == self.eos_id
         self.finished[rows] = ended
 
-    def run(self, pages: Iterator[PagePrompt] | PageFeed, *, prefill_batch: int = 8) -> Iterator[SlotResult]:
+    def run(self, pages: Iterator[PagePrompt], *, prefill_batch: int = 8) -> Iterator[SlotResult]:
         """Decode every page; yields results as pages finish (not in input order).
 
         Free slots are refilled before each stretch of ``sync_every`` steps; new pages of
-        equal prompt length (the same crop count) are prefilled together. While some slots
-        are decoding, only pages that are already encoded join, so decoding never waits
-        for vision.
+        equal prompt length (the same crop count) are prefilled together.
         """
         slots = [_Slot() for _ in range(self.slots)]
-        feed = pages if isinstance(pages, PageFeed) else PageFeed.of(pages)
+        pending = iter(pages)
         while True:
             free = [index for index, slot in enumerate(slots) if slot.done]
-            busy = len(free) < self.slots
-            arrivals = feed.take(len(free), wait=not busy)
+            arrivals = list(itertools.islice(pending, len(free)))
             by_length: dict[int, list[tuple[int, PagePrompt]]] = {}
             for slot_index, page in zip(free, arrivals, strict=False):
                 by_length.setdefault(page.input_ids.shape[0], []).append((slot_index, page))
@@ -288,9 +276,7 @@ class SlotDecoder:
             if arrivals:
                 self._add("prefill_s", time.perf_counter() - begun)
             if all(slot.done for slot in slots):
-                if feed.exhausted:
-                    return
-                continue
+                return
             begun = time.perf_counter()
             for _ in range(self.sync_every):
                 self._run_step()
@@ -400,70 +386,46 @@ def fit_slots(model: Any, wanted: int, length: int) -> int:
     return min(wanted, fitting)
 
 
-class PageFeed:
-    """Encoded pages for the decoder: ``take(n, wait)`` returns up to ``n`` pages.
-
-    With ``wait=False`` it returns only pages already encoded (possibly none), so busy
-    slots keep decoding; with ``wait=True`` it blocks for at least one page unless the
-    input is exhausted.
-    """
-
-    def __init__(self, next_page: Any, ready_now: Any) -> None:
-        self._next_page = next_page  # (block: bool) -> PagePrompt | None; None when nothing (more)
-        self._ready_now = ready_now
-        self.exhausted = False
-
-    @classmethod
-    def of(cls, pages: Iterator[PagePrompt]) -> PageFeed:
-        """A feed over a plain iterator: every page counts as ready."""
-        iterator = iter(pages)
-        return cls(lambda block: next(iterator, None), lambda: True)
-
-    def take(self, count: int, *, wait: bool) -> list[PagePrompt]:
-        taken: list[PagePrompt] = []
-        while len(taken) < count and not self.exhausted:
-            if not (wait and not taken) and not self._ready_now():
-                break
-            page = self._next_page(True)
-            if page is None:
-                self.exhausted = True
-                break
-            taken.append(page)
-        return taken
-
-
-def overlapped(pages: Iterator[PagePrompt], *, ahead: int) -> PageFeed:
-    """Encode ``pages`` (vision) on a side CUDA stream in a worker thread, ``ahead`` pages in advance.
+def overlapped(pages: Iterator[PagePrompt], *, ahead: int) -> Iterator[PagePrompt]:
+    """Run ``pages`` (vision encoding) on a side CUDA stream in a worker thread.
 
     Vision encoding is compute-bound and decoding is bound by memory bandwidth, so the two
     overlap well on one GPU: while the slots decode, the next pages are being encoded.
-    Each page's tensors are marked as used by the consuming stream, so the allocator does
-    not hand their memory back to the side stream too early.
+    Each page's embeddings are marked as used by the consuming stream, so the allocator
+    does not hand their memory back to the side stream too early.
     """
     import queue
     import threading
 
     ready: queue.Queue[PagePrompt | BaseException | None] = queue.Queue(maxsize=max(ahead, 1))
     side = torch.cuda.Stream()  # type: ignore[no-untyped-call]
+    stop = threading.Event()
 
     def produce() -> None:
         try:
             with torch.cuda.stream(side), torch.inference_mode():
                 for page in pages:
-                    ready.put(page)
+                    while not stop.is_set():
+                        try:
+                            ready.put(page, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
             ready.put(None)
         except BaseException as exc:  # handed to the consumer, raised there
             ready.put(exc)
 
-    threading.Thread(target=produce, name="ocr-vision", daemon=True).start()
-
-    def next_page(block: bool) -> PagePrompt | None:
-        item = ready.get(block=block)
-        if isinstance(item, BaseException):
-            raise item
-        if item is not None:
+    worker = threading.Thread(target=produce, name="ocr-vision", daemon=True)
+    worker.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
             item.embeds.record_stream(torch.cuda.current_stream())
             item.input_ids.record_stream(torch.cuda.current_stream())
-        return item
-
-    return PageFeed(next_page, lambda: not ready.empty())
+            yield item
+    finally:
+        stop.set()
+        worker.join()

@@ -362,10 +362,9 @@ class TransformersEngine(OCREngine):
         started = time.perf_counter()
         with torch.inference_mode():
             pages = page_prompts(self, images, prompt, self.vision_batch_size, decoder.stats)
-            feed = (
-                overlapped(pages, ahead=decoder.slots) if self.device.type == "cuda" and self.overlap_vision else pages
-            )
-            for result in decoder.run(feed):
+            if self.device.type == "cuda" and self.overlap_vision:
+                pages = overlapped(pages, ahead=decoder.slots)
+            for result in decoder.run(pages):
                 outputs[result.index] = EngineOutput(
                     text=tokenizer.decode(result.tokens, skip_special_tokens=False),
                     finish_reason=result.finish_reason,

@@ -89,13 +89,3 @@ def test_right_aligned_fills_missing_history_with_values_that_never_match():
 
     rows = _right_aligned(torch.tensor([[5, 6, 7, -1]]), torch.tensor([3]), width=4)
     assert rows[0, 1:].tolist() == [5, 6, 7] and rows[0, 0] < 0
-
-
-def test_page_feed_waits_only_when_told_and_reports_exhaustion():
-    from deepseek_ocr2_loaders.engines._slots import PageFeed
-
-    ready = [1, 2, 3]
-    feed = PageFeed(lambda block: ready.pop(0) if ready else None, lambda: len(ready) > 1)
-    assert feed.take(5, wait=False) == [1, 2]  # only what is ready now: the last page is "still encoding"
-    assert feed.take(5, wait=True) == [3] and not feed.exhausted
-    assert feed.take(5, wait=True) == [] and feed.exhausted
