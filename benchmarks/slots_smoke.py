@@ -27,7 +27,6 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=64)
     parser.add_argument("--slots", type=int, nargs="+", default=[64])
     parser.add_argument("--new-tokens", type=int, default=300)
-    parser.add_argument("--overlap", choices=["on", "off"], nargs="+", default=["on"])
     args = parser.parse_args()
     if not (args.checkpoint / "config.json").exists():
         config = json.loads(CONFIG.read_text())

@@ -29,7 +29,7 @@ import torch
 
 from ._guards import WindowedNoRepeatNGram, detect_loops
 
-__all__ = ["PagePrompt", "SlotDecoder", "SlotKVCache", "SlotResult", "fit_slots", "overlapped", "page_prompts"]
+__all__ = ["PagePrompt", "SlotDecoder", "SlotKVCache", "SlotResult", "fit_slots", "page_prompts"]
 
 logger = logging.getLogger(__name__)
 
@@ -364,7 +364,7 @@ def page_prompts(
             embeds = engine._embed(model, inputs, input_ids)
             mask = inputs["attention_mask"].to(engine.device).bool()
             if engine.device.type == "cuda":
-                torch.cuda.current_stream().synchronize()  # this stream only: decode may run beside it
+                torch.cuda.synchronize()
             stats["vision_s"] = stats.get("vision_s", 0.0) + time.perf_counter() - begun
             for row in range(input_ids.shape[0]):
                 ids = input_ids[row][mask[row]]
@@ -384,48 +384,3 @@ def fit_slots(model: Any, wanted: int, length: int) -> int:
     if fitting < wanted:
         logger.warning("GPU memory holds %d decode slots, not the %d asked for", fitting, wanted)
     return min(wanted, fitting)
-
-
-def overlapped(pages: Iterator[PagePrompt], *, ahead: int) -> Iterator[PagePrompt]:
-    """Run ``pages`` (vision encoding) on a side CUDA stream in a worker thread.
-
-    Vision encoding is compute-bound and decoding is bound by memory bandwidth, so the two
-    overlap well on one GPU: while the slots decode, the next pages are being encoded.
-    Each page's embeddings are marked as used by the consuming stream, so the allocator
-    does not hand their memory back to the side stream too early.
-    """
-    import queue
-    import threading
-
-    ready: queue.Queue[PagePrompt | BaseException | None] = queue.Queue(maxsize=max(ahead, 1))
-    side = torch.cuda.Stream()  # type: ignore[no-untyped-call]
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            with torch.cuda.stream(side), torch.inference_mode():
-                for page in pages:
-                    while not stop.is_set():
-                        try:
-                            ready.put(page, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
-                        return
-            ready.put(None)
-        except BaseException as exc:  # handed to the consumer, raised there
-            ready.put(exc)
-
-    worker = threading.Thread(target=produce, name="ocr-vision", daemon=True)
-    worker.start()
-    try:
-        while (item := ready.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            item.embeds.record_stream(torch.cuda.current_stream())
-            item.input_ids.record_stream(torch.cuda.current_stream())
-            yield item
-    finally:
-        stop.set()
-        worker.join()

@@ -94,7 +94,6 @@ class TransformersEngine(OCREngine):
         ignore_eos: Never stop at EOS: every page gets ``max_new_tokens`` (benchmarks only).
         stop_loops: Stop a page early when its newest tokens loop.
         cuda_graphs: Capture the slot decode step in a CUDA graph (GPU only).
-        overlap_vision: Encode upcoming pages on a side CUDA stream while the slots decode.
 
     Raises:
         ModelLoadError: The checkpoint is missing or unreadable; the message says how to
@@ -124,7 +123,6 @@ class TransformersEngine(OCREngine):
         ignore_eos: bool = False,
         stop_loops: bool = True,
         cuda_graphs: bool = True,
-        overlap_vision: bool = True,
     ) -> None:
         import torch
 
@@ -169,7 +167,6 @@ class TransformersEngine(OCREngine):
         self.ignore_eos = ignore_eos
         self.stop_loops = stop_loops
         self.cuda_graphs = cuda_graphs
-        self.overlap_vision = overlap_vision
         self.last_stats: dict[str, float] = {}
         self._decoder: Any = None
         self._decoder_wanted = 0
@@ -353,7 +350,7 @@ class TransformersEngine(OCREngine):
     def _generate_slots(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
         import torch
 
-        from ._slots import overlapped, page_prompts
+        from ._slots import page_prompts
 
         loaded = self._acquire()
         tokenizer = loaded.processor.tokenizer
@@ -362,8 +359,6 @@ class TransformersEngine(OCREngine):
         started = time.perf_counter()
         with torch.inference_mode():
             pages = page_prompts(self, images, prompt, self.vision_batch_size, decoder.stats)
-            if self.device.type == "cuda" and self.overlap_vision:
-                pages = overlapped(pages, ahead=decoder.slots)
             for result in decoder.run(pages):
                 outputs[result.index] = EngineOutput(
                     text=tokenizer.decode(result.tokens, skip_special_tokens=False),

@@ -45,12 +45,3 @@ def test_slots_equal_model_generate_on_cuda_in_fp32(tiny_checkpoint):
     slots = TransformersEngine(str(tiny_checkpoint), max_batch_size=2, **options)
     expected = [o.text for o in reference.generate(images, PROMPTS["markdown"])]
     assert [o.text for o in slots.generate(images, PROMPTS["markdown"])] == expected
-
-
-def test_vision_on_a_side_stream_gives_the_same_pages(tiny_checkpoint):
-    images = [page(*spec) for spec in IMAGES] * 2
-    options = {"device": "cuda", "dtype": "bfloat16", "max_new_tokens": 32, "max_batch_size": 4}
-    serial = TransformersEngine(str(tiny_checkpoint), overlap_vision=False, **options)
-    overlapped = TransformersEngine(str(tiny_checkpoint), overlap_vision=True, **options)
-    expected = [o.text for o in serial.generate(images, PROMPTS["markdown"])]
-    assert [o.text for o in overlapped.generate(images, PROMPTS["markdown"])] == expected
