@@ -393,7 +393,7 @@ class TransformersEngine(OCREngine):
             guard=WindowedNoRepeatNGram(self.ngram_size, self.ngram_window, whitelist),
             ignore_eos=self.ignore_eos,
             stop_loops=self.stop_loops,
-            use_cuda_graph=self.cuda_graphs,
+            use_cuda_graph=self.cuda_graphs and self._graph_ready,
         )
         return self._decoder
 
