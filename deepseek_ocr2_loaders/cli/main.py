@@ -22,6 +22,7 @@ from ..pipeline import convert
 from ..policies import ON_ERROR
 from ..prompts import PROMPTS
 from ..types import PageResult
+from .ray_cmd import add_ray_parser, run_ray
 from .serve import add_serve_parser, run_serve
 
 __all__ = ["main"]
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--no-cache", action="store_true", help="do not read or write the page cache")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
     add_serve_parser(commands)
+    add_ray_parser(commands)
     return parser
 
 
@@ -75,6 +77,8 @@ def main(argv: Sequence[str] | None = None, *, engine: OCREngine | None = None) 
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return run_serve(args, engine=engine)
+    if args.command == "ray":
+        return run_ray(args)
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(levelname)s %(message)s")
     files: list[Path] = []
     failed: list[str] = []

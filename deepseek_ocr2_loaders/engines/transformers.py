@@ -377,7 +377,12 @@ class TransformersEngine(OCREngine):
         wanted = min(self.batch_size, 1 << max(pages - 1, 0).bit_length())
         room = 256 + 144 * 6 + 1 + len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) + 8
         current = self._decoder
-        if current is not None and self._decoder_wanted == wanted and current.prompt_room >= room:
+        if (
+            current is not None
+            and self._decoder_wanted == wanted
+            and current.prompt_room >= room
+            and current.max_new_tokens == self.max_new_tokens
+        ):
             return current  # (sized before: free memory now excludes its own cache)
         self._decoder = None  # free the old cache before the new one is allocated
         self._decoder_wanted = wanted
