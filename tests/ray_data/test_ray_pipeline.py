@@ -115,6 +115,18 @@ def test_every_page_arrives_once_and_matches_convert(
     got = [item for item in got if item[2]["file_name"] != "broken.pdf"]
     assert got == want
 
+    from deepseek_ocr2_loaders.langchain import DeepSeekOCR2Loader
+    from deepseek_ocr2_loaders.langchain import load_ray_results as langchain_results
+    from deepseek_ocr2_loaders.llama_index import load_ray_results as llama_index_results
+
+    loaded = DeepSeekOCR2Loader(sorted(folder.glob("doc*.pdf")), engine=scripted_engine(), cache=False).load()
+    from_run = [d for d in langchain_results(tmp_path / "out") if d.metadata["file_name"] != "broken.pdf"]
+    assert [(d.id, d.page_content, d.metadata) for d in from_run] == [
+        (d.id, d.page_content, d.metadata) for d in loaded
+    ]
+    nodes = [d for d in llama_index_results(tmp_path / "out") if d.metadata["file_name"] != "broken.pdf"]
+    assert [(d.id_, d.text, d.metadata) for d in nodes] == [(d.id, d.page_content, d.metadata) for d in loaded]
+
 
 def test_parquet_output_and_engine_errors_fail_pages(
     ray_cluster: None, corpus: tuple[Path, dict[str, int]], tmp_path: Path
