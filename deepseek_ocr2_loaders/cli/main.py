@@ -22,6 +22,7 @@ from ..pipeline import convert
 from ..policies import ON_ERROR
 from ..prompts import PROMPTS
 from ..types import PageResult
+from ._engine_args import add_engine_arguments, transformers_engine
 from .ray_cmd import add_ray_parser, run_ray
 from .serve import add_serve_parser, run_serve
 
@@ -43,19 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("inputs", nargs="+", metavar="INPUT", help="PDF or image files, or folders of them")
     run.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR", help="output folder")
-    run.add_argument("--model", default="deepseek-community/DeepSeek-OCR-2", help="hub id or local checkpoint folder")
+    add_engine_arguments(run)
     run.add_argument("--pages", help="1-based pages and ranges, e.g. 1-3,7 (default: all)")
     run.add_argument("--dpi", type=int, default=144, help="PDF render resolution (default: 144)")
-    run.add_argument("--max-new-tokens", type=int, default=8192, help="token budget per page (default: 8192)")
     run.add_argument(
         "--prompt",
         default="markdown",
         help=f"preset ({', '.join(PROMPTS)}) or a custom instruction (default: markdown)",
     )
     run.add_argument("--password", help="password of encrypted PDFs")
-    run.add_argument("--device", help="cuda, cuda:1, cpu... (default: cuda when available)")
-    run.add_argument("--dtype", help="bfloat16, float16 or float32 (default: bf16 on CUDA, fp32 on CPU)")
-    run.add_argument("--batch-size", type=int, default=16, help="pages decoded together (default: 16)")
     run.add_argument(
         "--on-error",
         choices=ON_ERROR,
@@ -91,15 +88,7 @@ def main(argv: Sequence[str] | None = None, *, engine: OCREngine | None = None) 
         print(f"error: no PDF or image files found in {', '.join(args.inputs)}", file=sys.stderr)
         return 1
     if engine is None:
-        from ..engines.transformers import TransformersEngine
-
-        engine = TransformersEngine(
-            args.model,
-            device=args.device,
-            dtype=args.dtype,
-            max_batch_size=args.batch_size,
-            max_new_tokens=args.max_new_tokens,
-        )
+        engine = transformers_engine(args)
     args.output.mkdir(parents=True, exist_ok=True)
     stems: set[str] = set()
     cache: bool | Path = False if args.no_cache else (args.cache or True)

@@ -14,15 +14,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..engines.base import OCREngine
+from ..engines.base import DEFAULT_MODEL, OCREngine
 from ..errors import DeepSeekOCR2Error
 from ..prompts import PROMPTS
 
 __all__ = ["add_ray_parser", "engine_factory_from_args", "run_ray"]
 
 logger = logging.getLogger("deepseek_ocr2_loaders.cli")
-
-DEFAULT_MODEL = "deepseek-community/DeepSeek-OCR-2"
 
 
 def add_ray_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -13,12 +13,11 @@ import sys
 from ..engines.base import OCREngine
 from ..errors import DeepSeekOCR2Error
 from ..prompts import PROMPTS
+from ._engine_args import add_engine_arguments, transformers_engine
 
 __all__ = ["add_serve_parser", "run_serve"]
 
 logger = logging.getLogger("deepseek_ocr2_loaders.cli")
-
-DEFAULT_MODEL = "deepseek-community/DeepSeek-OCR-2"
 
 
 def add_serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,14 +28,10 @@ def add_serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         description="Serve DeepSeek-OCR-2 over an OpenAI-compatible chat-completions API; "
         "concurrent requests are batched on the GPU. Clients: OpenAIEngine('http://HOST:PORT/v1').",
     )
-    serve.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local checkpoint folder")
+    add_engine_arguments(serve)
     serve.add_argument("--served-model-name", help="model id reported to clients (default: --model)")
     serve.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1; 0.0.0.0 for all)")
     serve.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
-    serve.add_argument("--device", help="cuda, cuda:1, cpu... (default: cuda when available)")
-    serve.add_argument("--dtype", help="bfloat16, float16 or float32 (default: bf16 on CUDA, fp32 on CPU)")
-    serve.add_argument("--batch-size", type=int, default=16, help="most pages decoded together (default: 16)")
-    serve.add_argument("--max-new-tokens", type=int, default=8192, help="token budget per page (default: 8192)")
     serve.add_argument(
         "--batch-wait-ms",
         type=float,
@@ -60,15 +55,7 @@ def run_serve(args: argparse.Namespace, *, engine: OCREngine | None = None) -> i
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.INFO, format="%(levelname)s %(message)s")
     try:
         if engine is None:
-            from ..engines.transformers import TransformersEngine
-
-            engine = TransformersEngine(
-                args.model,
-                device=args.device,
-                dtype=args.dtype,
-                max_batch_size=args.batch_size,
-                max_new_tokens=args.max_new_tokens,
-            )
+            engine = transformers_engine(args)
     except DeepSeekOCR2Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["EngineOutput", "OCREngine"]
+__all__ = ["DEFAULT_MODEL", "EngineOutput", "OCREngine"]
+
+DEFAULT_MODEL = "deepseek-community/DeepSeek-OCR-2"
+"""The checkpoint engines load when none is named."""
 
 FINISH_REASONS = ("stop", "length", "repetition")
 

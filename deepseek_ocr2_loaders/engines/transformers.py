@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, DeepSeekOCR2Error, EngineError, GPUOutOfMemoryError, ModelLoadError
 from ._guards import LoopStopper, WindowedNoRepeatNGram, finish_sequence
 from ._sam_attention import patch_sam_global_attention
-from .base import EngineOutput, OCREngine
+from .base import DEFAULT_MODEL, EngineOutput, OCREngine
 
 if TYPE_CHECKING:
     import torch
@@ -30,7 +30,6 @@ __all__ = ["DEFAULT_MODEL", "TransformersEngine", "finish_sequence"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "deepseek-community/DeepSeek-OCR-2"
 TABLE_CELL_TOKENS = ("<td>", "</td>")
 
 
