@@ -13,6 +13,7 @@ FORBIDDEN = {
     "sources": {"engines", "pipeline", "parsing", "cli", "langchain", "llama_index"},
     "engines": {"pipeline", "sources", "parsing", "cli", "langchain", "llama_index"},
     "pipeline.py": {"cli", "langchain", "llama_index"},
+    "compression": {"cli", "langchain", "llama_index"},
     "server": {"pipeline", "sources", "parsing", "cli", "langchain", "llama_index"},
     "types.py": {"engines", "pipeline", "sources", "parsing", "cli"},
     "errors.py": {"engines", "pipeline", "sources", "parsing", "cli", "types"},

@@ -14,7 +14,14 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from .loader import DeepSeekOCR2Loader
 from .parser import DeepSeekOCR2Parser
+from .qa import LongContextQA
 from .ray_results import load_ray_results
 from .splitter import MarkdownStructureSplitter
 
-__all__ = ["DeepSeekOCR2Loader", "DeepSeekOCR2Parser", "MarkdownStructureSplitter", "load_ray_results"]
+__all__ = [
+    "DeepSeekOCR2Loader",
+    "DeepSeekOCR2Parser",
+    "LongContextQA",
+    "MarkdownStructureSplitter",
+    "load_ray_results",
+]

@@ -8,7 +8,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("deepseek_ocr2_loaders.llama_index needs llama-index-core: pip install llama-index-core") from exc
 
 from .node_parser import MarkdownStructureNodeParser
+from .qa import LongContextQueryEngine
 from .ray_results import load_ray_results
 from .reader import DeepSeekOCR2Reader
 
-__all__ = ["DeepSeekOCR2Reader", "MarkdownStructureNodeParser", "load_ray_results"]
+__all__ = ["DeepSeekOCR2Reader", "LongContextQueryEngine", "MarkdownStructureNodeParser", "load_ray_results"]

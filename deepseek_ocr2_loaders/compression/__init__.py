@@ -1,0 +1,32 @@
+"""Optical context compression: read pages from a compact view, answer long-document questions.
+
+A page image read from DeepSeek-OCR-2's 1024 global view costs 257 vision tokens, while the
+same page as text often costs several times that. This package measures that ratio
+(:mod:`.compact`), writes a short per-page summary from the compact view (:mod:`.summaries`)
+and packs a question-answering prompt under a token budget: a map of every page plus the
+full text of the pages most relevant to the question (:mod:`.context`). It never imports a
+framework; the LangChain and LlamaIndex adapters are thin wrappers over it.
+"""
+
+from __future__ import annotations
+
+from .compact import COMPACT_SIDE, CompressionStats, compact_size, compact_view, compression_stats
+from .context import INSTRUCTION, QAContext, build_context, rank_pages
+from .qa import answer_pages
+from .summaries import CompactViewEngine, PageSummary, summarize_pages
+
+__all__ = [
+    "COMPACT_SIDE",
+    "INSTRUCTION",
+    "CompactViewEngine",
+    "CompressionStats",
+    "PageSummary",
+    "QAContext",
+    "answer_pages",
+    "build_context",
+    "compact_size",
+    "compact_view",
+    "compression_stats",
+    "rank_pages",
+    "summarize_pages",
+]

@@ -1,0 +1,90 @@
+"""The compact view of a page and what reading a page from it saves.
+
+DeepSeek-OCR-2 adds 768x768 crops (144 tokens each) only when an image is larger than 768
+px on a side; below that it reads the page from its 1024 global view alone, 257 tokens in
+all. Downscaling a page so its longer side is at most 768 px is therefore the cheapest way to
+have the model read it, at the cost of detail (small print may blur).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..chunking.tokens import count_tokens
+from ..vision_tokens import TILE_SIZE, count_vision_tokens
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["COMPACT_SIDE", "CompressionStats", "compact_size", "compact_view", "compression_stats"]
+
+COMPACT_SIDE = TILE_SIZE
+"""Longest side of a compact view: the largest image the model reads without crops."""
+
+
+def compact_size(width: int, height: int) -> tuple[int, int]:
+    """Pixel size of the compact view of a ``width`` x ``height`` image (aspect kept).
+
+    Images already within :data:`COMPACT_SIDE` are left as they are: upscaling adds no detail.
+    """
+    longest = max(width, height)
+    if longest <= COMPACT_SIDE:
+        return width, height
+    scale = COMPACT_SIDE / longest
+    return max(1, min(COMPACT_SIDE, round(width * scale))), max(1, min(COMPACT_SIDE, round(height * scale)))
+
+
+def compact_view(image: Image.Image) -> Image.Image:
+    """Downscale ``image`` so the model reads it from its global view only (257 tokens).
+
+    Examples:
+        >>> from PIL import Image
+        >>> compact_view(Image.new("RGB", (1224, 1584))).size
+        (593, 768)
+    """
+    size = compact_size(*image.size)
+    if size == image.size:
+        return image
+    from PIL import Image as PILImage
+
+    return image.resize(size, PILImage.Resampling.LANCZOS)
+
+
+@dataclass(frozen=True)
+class CompressionStats:
+    """What one page costs as vision tokens (compact and full render) versus as text.
+
+    Attributes:
+        vision_tokens: Tokens of the compact view (257 for any page larger than 768 px).
+        vision_tokens_full: Tokens of the full render (global view plus crops).
+        text_tokens: Tokens (tiktoken ``cl100k_base``) of the page text: the PDF text layer
+            when the page has one, else the OCR text.
+        compression_ratio: ``text_tokens / vision_tokens``; 0.0 for a page without text.
+    """
+
+    vision_tokens: int
+    vision_tokens_full: int
+    text_tokens: int
+    compression_ratio: float
+
+    def to_dict(self) -> dict[str, float | int]:
+        """JSON-ready form."""
+        return {
+            "vision_tokens": self.vision_tokens,
+            "vision_tokens_full": self.vision_tokens_full,
+            "text_tokens": self.text_tokens,
+            "compression_ratio": round(self.compression_ratio, 3),
+        }
+
+
+def compression_stats(width: int, height: int, text: str) -> CompressionStats:
+    """Stats of a page rendered at ``width`` x ``height`` px whose text is ``text``."""
+    vision = count_vision_tokens(*compact_size(width, height))
+    text_tokens = count_tokens(text)
+    return CompressionStats(
+        vision_tokens=vision,
+        vision_tokens_full=count_vision_tokens(width, height),
+        text_tokens=text_tokens,
+        compression_ratio=text_tokens / vision if text_tokens else 0.0,
+    )

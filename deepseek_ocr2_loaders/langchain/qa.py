@@ -1,0 +1,47 @@
+"""LangChain: long-document question answering as a ``Runnable`` over page summaries.
+
+A thin wrapper: the prompt comes from :func:`~deepseek_ocr2_loaders.compression.build_context`,
+so LangChain and LlamaIndex send the same prompt for the same question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from ..compression import PageSummary, answer_pages, build_context
+
+__all__ = ["LongContextQA"]
+
+
+class LongContextQA(Runnable[dict[str, str], dict[str, Any]]):
+    """Answer ``{"question": ...}`` from a long document with any chat model or ``Runnable``.
+
+    Returns ``{"answer", "pages", "context_pages"}``: ``pages`` are the pages the answer
+    cites (``[p. N]``), or the pages whose full text was in the prompt when it cites none.
+
+    Example:
+        >>> qa = LongContextQA(list(summarize_pages("report.pdf", engine=engine)), llm)  # doctest: +SKIP
+        >>> qa.invoke({"question": "What was the coolant flow?"})["pages"]  # doctest: +SKIP
+        [41]
+    """
+
+    def __init__(self, pages: Sequence[PageSummary], llm: Runnable[Any, Any], *, token_budget: int = 8000) -> None:
+        self.pages = list(pages)
+        self.llm = llm
+        self.token_budget = token_budget
+
+    def invoke(self, input: dict[str, str], config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Build the context for ``input["question"]``, ask the model, and read its citations."""
+        context = build_context(input["question"], self.pages, token_budget=self.token_budget)
+        reply = self.llm.invoke(context.prompt, config=config, **kwargs)
+        content = getattr(reply, "content", reply)
+        answer = content if isinstance(content, str) else str(content)
+        cited = answer_pages(answer)
+        return {
+            "answer": answer,
+            "pages": list(cited or context.pages_used),
+            "context_pages": list(context.pages_used),
+        }
