@@ -62,6 +62,7 @@ def process_batch(
     retry: RetryPolicy,
     cache: PageCache | None = None,
     cache_key: Callable[[PendingPage], str] | None = None,
+    compression: bool = False,
 ) -> Generator[EngineCall, Answer, list[PageResult]]:
     """Decide every page of a batch; yields engine calls, returns the page results in order."""
     ready = [item for item in batch if item.page is not None]
@@ -104,6 +105,7 @@ def process_batch(
             prompt=prompt,
             use_text_layer=retry.fallback_to_text_layer,
             failure_stage=item.stage,
+            compression=compression,
         )
         for item in batch
     ]

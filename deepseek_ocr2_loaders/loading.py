@@ -38,6 +38,7 @@ class LoadOptions:
         chunk: Chunking options for ``mode="chunks"``.
         on_error: A file that cannot be opened: ``raise``, ``skip`` or ``placeholder``.
         cache: Page cache: ``True`` (user cache folder), a SQLite path, or ``False``.
+        optical_compression: Read pages from their compact view; record compression stats.
     """
 
     mode: str = "page"
@@ -48,6 +49,7 @@ class LoadOptions:
     chunk: ChunkOptions = ChunkOptions()
     on_error: str = "raise"
     cache: bool | str | os.PathLike[str] | None = True
+    optical_compression: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -67,6 +69,7 @@ class LoadOptions:
             "password": self.password,
             "on_error": self.on_error,
             "cache": self.cache,
+            "optical_compression": self.optical_compression,
         }
 
 

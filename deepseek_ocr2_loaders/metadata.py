@@ -54,8 +54,13 @@ def _box(bbox: tuple[float, ...]) -> list[float]:
 
 
 def page_metadata(page: PageResult) -> Metadata:
-    """Metadata of a page Document (mode ``page``), also the base of the other modes."""
-    return {
+    """Metadata of a page Document (mode ``page``), also the base of the other modes.
+
+    In optical compression mode it adds ``vision_tokens_full``, ``text_tokens`` and
+    ``compression_ratio`` (``vision_tokens`` is then the compact view's).
+    """
+    compression: Metadata = dict(page.compression or {})
+    return compression | {
         "source": page.source,
         "file_name": page.file_name,
         "total_pages": page.total_pages,

@@ -67,6 +67,7 @@ def convert(
     cache: bool | str | os.PathLike[str] | PageCache | None = True,
     on_error: str = "raise",
     retry: RetryPolicy | None = None,
+    optical_compression: bool = False,
     **options: Any,
 ) -> Iterator[PageResult]:
     """Read documents with DeepSeek-OCR-2, yielding each page as soon as its batch is done.
@@ -89,6 +90,9 @@ def convert(
             yield one failed ``placeholder`` page for it. Pages are never dropped either way.
         retry: What to do with looping pages (default: one retry with a stronger guard,
             then the PDF's text layer).
+        optical_compression: Read each page from its compact view (1024 global view only:
+            257 vision tokens) and record ``compression`` (full vision tokens, text tokens,
+            ratio) on every result. Cached apart from full reads.
         **options: ``TransformersEngine`` options (``model``, ``device``, ``dtype``,
             ``max_new_tokens``, ``max_batch_size``, ...) when no ``engine`` is given.
 
@@ -106,7 +110,7 @@ def convert(
         >>> for page in convert("paper.pdf", model="./DeepSeek-OCR-2"):  # doctest: +SKIP
         ...     print(page.page_number, page.status, page.markdown[:60])
     """
-    run = _Run.start(engine, options, prompt, dpi, cache, on_error, retry)
+    run = _Run.start(engine, options, prompt, dpi, cache, on_error, retry, optical_compression)
     try:
         for batch in run.batches(_as_sources(source), pages=pages, password=password):
             steps = run.steps(batch)
@@ -131,6 +135,7 @@ async def aconvert(
     cache: bool | str | os.PathLike[str] | PageCache | None = True,
     on_error: str = "raise",
     retry: RetryPolicy | None = None,
+    optical_compression: bool = False,
     **options: Any,
 ) -> AsyncIterator[PageResult]:
     """Async :func:`convert`: pages are read with ``engine.agenerate`` and rendered in a worker thread.
@@ -142,7 +147,7 @@ async def aconvert(
         >>> async for page in aconvert("paper.pdf", engine=engine):  # doctest: +SKIP
         ...     print(page.page_number, page.markdown[:60])
     """
-    run = _Run.start(engine, options, prompt, dpi, cache, on_error, retry)
+    run = _Run.start(engine, options, prompt, dpi, cache, on_error, retry, optical_compression)
     batches = run.batches(_as_sources(source), pages=pages, password=password)
     try:
         while (batch := await asyncio.to_thread(next, batches, None)) is not None:
@@ -178,13 +183,14 @@ class _Run:
     """The settings of one convert() call, shared by its sync and async drivers."""
 
     engine: OCREngine
-    owns_engine: bool
+    owned_engine: OCREngine | None  # the engine this call built, closed at the end
     prompt: str
     dpi: int
     cache: PageCache | None
     owns_cache: bool
     on_error: OnError
     retry: RetryPolicy
+    compression: bool
 
     @classmethod
     def start(
@@ -196,19 +202,26 @@ class _Run:
         cache: bool | str | os.PathLike[str] | PageCache | None,
         on_error: str,
         retry: RetryPolicy | None,
+        compression: bool,
     ) -> _Run:
         checked = check_on_error(on_error)
         engine, owns_engine = _engine_for(engine, options, dpi)
+        owned = engine if owns_engine else None
+        if compression:
+            from .compression.summaries import CompactViewEngine  # it imports this module
+
+            engine = CompactViewEngine(engine)
         page_cache = open_cache(cache)
         return cls(
             engine,
-            owns_engine,
+            owned,
             resolve_prompt(prompt),
             dpi,
             page_cache,
             page_cache is not None and not isinstance(cache, PageCache),
             checked,
             retry or RetryPolicy(),
+            compression,
         )
 
     def batches(
@@ -254,7 +267,13 @@ class _Run:
     def steps(self, batch: list[PendingPage]) -> Generator[EngineCall, Answer, list[PageResult]]:
         """The decisions of one batch, as a generator of engine calls (see :mod:`.batching`)."""
         return process_batch(
-            batch, engine=self.engine, prompt=self.prompt, retry=self.retry, cache=self.cache, cache_key=self._key
+            batch,
+            engine=self.engine,
+            prompt=self.prompt,
+            retry=self.retry,
+            cache=self.cache,
+            cache_key=self._key,
+            compression=self.compression,
         )
 
     def _key(self, item: PendingPage) -> str:
@@ -271,8 +290,8 @@ class _Run:
         )
 
     def close(self) -> None:
-        if self.owns_engine:
-            self.engine.close()
+        if self.owned_engine is not None:
+            self.owned_engine.close()
         if self.owns_cache and self.cache is not None:
             self.cache.close()
 

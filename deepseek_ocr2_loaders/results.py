@@ -42,6 +42,7 @@ def build_page_result(
     prompt: str,
     use_text_layer: bool,
     failure_stage: str = "render",
+    compression: bool = False,
 ) -> PageResult:
     """The result of one page: parsed Markdown, or a failed page carrying its error.
 
@@ -86,6 +87,9 @@ def build_page_result(
         elif finish is FinishReason.LENGTH:
             errors = (ErrorRecord("ocr", "hit max_new_tokens", finish.value, index),)
             status = OCRStatus.TRUNCATED
+    stats = None
+    if compression and page is not None and not isinstance(outcome, DeepSeekOCR2Error):
+        stats = _compression(page, outcome.output)
     return PageResult(
         source=document.name,
         file_name=document.file_name,
@@ -107,7 +111,22 @@ def build_page_result(
         figures=figures,
         errors=errors,
         sha256=document.sha256,
+        compression=stats,
     )
+
+
+def _compression(page: SourcePage, output: EngineOutput) -> dict[str, float]:
+    """Compact-view cost against the full render and the page's text (its text layer, else the output)."""
+    from .compression.compact import compression_stats  # the compression package imports the pipeline
+
+    text = page.text if page.text and page.text.strip() else output.text
+    stats = compression_stats(*page.image.size, text)
+    vision = output.vision_tokens or stats.vision_tokens
+    return {
+        "vision_tokens_full": stats.vision_tokens_full,
+        "text_tokens": stats.text_tokens,
+        "compression_ratio": round(stats.text_tokens / vision, 3) if vision else 0.0,
+    }
 
 
 def unopened_document(error: DeepSeekOCR2Error) -> DocumentInfo:

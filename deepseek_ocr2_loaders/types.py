@@ -126,6 +126,8 @@ class PageResult:
     errors: tuple[ErrorRecord, ...] = ()
     sha256: str = ""
     """Hex sha256 of the whole input file: the content hash behind deterministic ids."""
+    compression: dict[str, float] | None = None
+    """Optical compression mode only: ``vision_tokens_full``, ``text_tokens``, ``compression_ratio``."""
 
     @property
     def page_number(self) -> int:
@@ -143,6 +145,7 @@ class PageResult:
             "source": self.source,
             "file_name": self.file_name,
             "sha256": self.sha256,
+            "compression": self.compression,
             "page": self.page,
             "page_number": self.page_number,
             "page_label": self.page_label,

@@ -66,6 +66,8 @@ class DeepSeekOCR2Loader(BaseLoader):
         on_error: A file that cannot be opened: ``raise`` (default), ``skip`` (logged), or
             ``placeholder`` (one empty Document with ``ocr_status="failed"`` and the error).
         cache: The page cache: ``True`` (user cache folder), a SQLite file path, or ``False``.
+        optical_compression: Read each page from its compact view (257 vision tokens) and add
+            ``vision_tokens_full``, ``text_tokens`` and ``compression_ratio`` to the metadata.
         show_progress: A tqdm bar over pages.
 
     Raises:
@@ -88,6 +90,7 @@ class DeepSeekOCR2Loader(BaseLoader):
         tables_as_pipe: bool = False,
         on_error: str = "raise",
         cache: bool | str | os.PathLike[str] = True,
+        optical_compression: bool = False,
         show_progress: bool = False,
         **engine_options: Any,
     ) -> None:
@@ -101,6 +104,7 @@ class DeepSeekOCR2Loader(BaseLoader):
             chunk=ChunkOptions(chunk_size=chunk_size, chunk_overlap=chunk_overlap, tables_as_pipe=tables_as_pipe),
             on_error=on_error,
             cache=cache,
+            optical_compression=optical_compression,
         )
         self.engine = make_engine(engine, engine_options)
         self.show_progress = show_progress

@@ -48,6 +48,7 @@ class DeepSeekOCR2Parser(BaseBlobParser):
         tables_as_pipe: bool = False,
         on_error: str = "raise",
         cache: bool | str | os.PathLike[str] = True,
+        optical_compression: bool = False,
         **engine_options: Any,
     ) -> None:
         self.options = LoadOptions(
@@ -59,6 +60,7 @@ class DeepSeekOCR2Parser(BaseBlobParser):
             chunk=ChunkOptions(chunk_size=chunk_size, chunk_overlap=chunk_overlap, tables_as_pipe=tables_as_pipe),
             on_error=on_error,
             cache=cache,
+            optical_compression=optical_compression,
         )
         self.engine = make_engine(engine, engine_options)
 

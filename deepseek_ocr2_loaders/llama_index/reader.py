@@ -59,6 +59,7 @@ class DeepSeekOCR2Reader(BasePydanticReader):
     tables_as_pipe: bool = Field(default=False, description="simple HTML tables as pipe tables in chunks mode")
     on_error: str = Field(default="raise", description="a file that cannot be opened: raise, skip or placeholder")
     cache: bool | str = Field(default=True, description="page cache: True (user cache folder), a SQLite path, or False")
+    optical_compression: bool = Field(default=False, description="read pages from their compact view (257 tokens)")
     _engine: OCREngine = PrivateAttr()
     _options: LoadOptions = PrivateAttr()
 
@@ -76,6 +77,7 @@ class DeepSeekOCR2Reader(BasePydanticReader):
             ),
             on_error=self.on_error,
             cache=self.cache,
+            optical_compression=self.optical_compression,
         )
         self._engine = make_engine(engine, engine_options)
 
