@@ -11,22 +11,24 @@ framework; the LangChain and LlamaIndex adapters are thin wrappers over it.
 from __future__ import annotations
 
 from .compact import COMPACT_SIDE, CompressionStats, compact_size, compact_view, compression_stats
-from .context import INSTRUCTION, QAContext, build_context, rank_pages
+from .context import INSTRUCTION, QAContext, Ranker, build_context, embedding_ranker, rank_pages
 from .qa import answer_pages
 from .summaries import CompactViewEngine, PageSummary, summarize_pages
 
 __all__ = [
     "COMPACT_SIDE",
-    "INSTRUCTION",
     "CompactViewEngine",
     "CompressionStats",
+    "INSTRUCTION",
     "PageSummary",
     "QAContext",
+    "Ranker",
     "answer_pages",
     "build_context",
     "compact_size",
     "compact_view",
     "compression_stats",
+    "embedding_ranker",
     "rank_pages",
     "summarize_pages",
 ]

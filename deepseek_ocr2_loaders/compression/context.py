@@ -19,7 +19,16 @@ from ..chunking.tokens import count_tokens
 from ..errors import ConfigError
 from .summaries import PageSummary
 
-__all__ = ["INSTRUCTION", "MAP_SHARE", "MIN_PARTIAL_TOKENS", "QAContext", "build_context", "rank_pages"]
+__all__ = [
+    "INSTRUCTION",
+    "MAP_SHARE",
+    "MIN_PARTIAL_TOKENS",
+    "QAContext",
+    "Ranker",
+    "build_context",
+    "embedding_ranker",
+    "rank_pages",
+]
 
 INSTRUCTION = "Answer the question from the document. Cite pages as [p. N]."
 MAP_SHARE = 0.4
@@ -75,6 +84,30 @@ def rank_pages(question: str, texts: Mapping[int, str], *, k1: float = 1.5, b: f
     return sorted(scores, key=lambda item: (-item[1], item[0]))
 
 
+Ranker = Callable[[str, Mapping[int, str]], list[tuple[int, float]]]
+"""``(question, {page number: text}) -> [(page number, score)]``, best first."""
+
+
+def embedding_ranker(
+    embed_query: Callable[[str], Sequence[float]], embed_documents: Callable[[list[str]], Sequence[Sequence[float]]]
+) -> Ranker:
+    """A ranker by cosine similarity under the user's embedding model (any framework's)."""
+
+    def rank(question: str, texts: Mapping[int, str]) -> list[tuple[int, float]]:
+        numbers = list(texts)
+        query = list(embed_query(question))
+        vectors = embed_documents([texts[n] for n in numbers])
+        scores = [(n, _cosine(query, list(vector))) for n, vector in zip(numbers, vectors, strict=True)]
+        return sorted(scores, key=lambda item: (-item[1], item[0]))
+
+    return rank
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return sum(x * y for x, y in zip(a, b, strict=True)) / norm if norm else 0.0
+
+
 def build_context(
     question: str,
     pages: Sequence[PageSummary],
@@ -82,6 +115,7 @@ def build_context(
     token_budget: int,
     full_texts: Mapping[int, str] | None = None,
     count: Callable[[str], int] = count_tokens,
+    rank: Ranker | None = None,
 ) -> QAContext:
     """Pack a map of every page and the most relevant full pages under ``token_budget``.
 
@@ -92,6 +126,8 @@ def build_context(
         full_texts: Full text per 1-based page number, overriding ``PageSummary.full_text``
             (for example OCR Markdown of scanned pages).
         count: The token counter of the downstream model (default tiktoken ``cl100k_base``).
+        rank: How pages are ranked for the question (default :func:`rank_pages`, BM25;
+            :func:`embedding_ranker` builds one from an embedding model).
 
     Returns:
         The prompt and the pages it includes; ``count(prompt) <= token_budget``.
@@ -112,7 +148,9 @@ def build_context(
 
     if count(assemble([], [])) > token_budget:
         raise ConfigError(f"token_budget={token_budget} cannot hold the instruction and the question")
-    ranked = rank_pages(question, {p.page_number: f"{fulls.get(p.page_number, '')}\n{p.summary}" for p in pages})
+    ranked = (rank or rank_pages)(
+        question, {p.page_number: f"{fulls.get(p.page_number, '')}\n{p.summary}" for p in pages}
+    )
     map_lines = _document_map(pages, ranked, token_budget, lambda lines: count(assemble(lines, [])))
 
     sections: list[str] = []

@@ -6,12 +6,14 @@ so LangChain and LlamaIndex send the same prompt for the same question.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from langchain_core.embeddings import Embeddings
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from ..compression import PageSummary, answer_pages, build_context
+from ..chunking import count_tokens as default_count
+from ..compression import PageSummary, answer_pages, build_context, embedding_ranker
 
 __all__ = ["LongContextQA"]
 
@@ -28,14 +30,35 @@ class LongContextQA(Runnable[dict[str, str], dict[str, Any]]):
         [41]
     """
 
-    def __init__(self, pages: Sequence[PageSummary], llm: Runnable[Any, Any], *, token_budget: int = 8000) -> None:
+    def __init__(
+        self,
+        pages: Sequence[PageSummary],
+        llm: Runnable[Any, Any],
+        *,
+        token_budget: int = 8000,
+        embeddings: Embeddings | None = None,
+        count_tokens: Callable[[str], int] | None = None,
+    ) -> None:
+        """Keep the pages and the model.
+
+        ``embeddings`` ranks pages by similarity instead of BM25; ``count_tokens`` is the
+        downstream model's own tokenizer for the budget (default tiktoken ``cl100k_base``).
+        """
         self.pages = list(pages)
         self.llm = llm
         self.token_budget = token_budget
+        self.rank = embedding_ranker(embeddings.embed_query, embeddings.embed_documents) if embeddings else None
+        self.count = count_tokens or default_count
 
     def invoke(self, input: dict[str, str], config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
         """Build the context for ``input["question"]``, ask the model, and read its citations."""
-        context = build_context(input["question"], self.pages, token_budget=self.token_budget)
+        context = build_context(
+            input["question"],
+            self.pages,
+            token_budget=self.token_budget,
+            rank=self.rank,
+            count=self.count,
+        )
         reply = self.llm.invoke(context.prompt, config=config, **kwargs)
         content = getattr(reply, "content", reply)
         answer = content if isinstance(content, str) else str(content)

@@ -6,11 +6,12 @@ so LlamaIndex and LangChain send the same prompt for the same question.
 
 from __future__ import annotations
 
+from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.base.response.schema import Response
 from llama_index.core.llms import LLM
 from llama_index.core.query_engine import CustomQueryEngine
 
-from ..compression import PageSummary, answer_pages, build_context
+from ..compression import PageSummary, answer_pages, build_context, embedding_ranker
 
 __all__ = ["LongContextQueryEngine"]
 
@@ -30,10 +31,14 @@ class LongContextQueryEngine(CustomQueryEngine):
     pages: list[PageSummary]
     llm: LLM
     token_budget: int = 8000
+    embed_model: BaseEmbedding | None = None  # ranks pages by similarity instead of BM25
 
     def custom_query(self, query_str: str) -> Response:
         """Build the context, complete it with the LLM, and read the answer's citations."""
-        context = build_context(query_str, self.pages, token_budget=self.token_budget)
+        rank = None
+        if self.embed_model is not None:
+            rank = embedding_ranker(self.embed_model.get_query_embedding, self.embed_model.get_text_embedding_batch)
+        context = build_context(query_str, self.pages, token_budget=self.token_budget, rank=rank)
         answer = self.llm.complete(context.prompt).text
         cited = answer_pages(answer)
         return Response(
