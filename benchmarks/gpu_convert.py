@@ -18,11 +18,9 @@ import time
 from pathlib import Path
 
 import torch
+from _checkpoint import write_full_size_checkpoint
 
 from deepseek_ocr2_loaders import TransformersEngine, convert
-from deepseek_ocr2_loaders.testing import make_random_checkpoint
-
-CONFIG = Path(__file__).parent / "configs" / "full-size-config.json"
 
 
 def main() -> None:
@@ -47,14 +45,7 @@ def main() -> None:
     }
     if not (args.checkpoint / "config.json").exists():
         started = time.perf_counter()
-        config = json.loads(CONFIG.read_text())
-        make_random_checkpoint(
-            args.checkpoint,
-            vision_config=config["vision_config"],
-            text_config=config["text_config"],
-            dtype="bfloat16",
-            device="cuda",
-        )
+        write_full_size_checkpoint(args.checkpoint)
         result["checkpoint_write_s"] = round(time.perf_counter() - started, 1)
         torch.cuda.empty_cache()
     runs = []

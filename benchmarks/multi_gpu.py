@@ -131,16 +131,9 @@ def main() -> None:
         worker(args)
         return
     if not (args.checkpoint / "config.json").exists():
-        from deepseek_ocr2_loaders.testing import make_random_checkpoint
+        from _checkpoint import write_full_size_checkpoint
 
-        config = json.loads((HERE / "configs" / "full-size-config.json").read_text())
-        make_random_checkpoint(
-            args.checkpoint,
-            vision_config=config["vision_config"],
-            text_config=config["text_config"],
-            dtype="bfloat16",
-            device="cuda",
-        )
+        write_full_size_checkpoint(args.checkpoint)
     one = run_group(args, [0], "one")
     many = run_group(args, list(range(args.gpus)), "many")
     efficiency = many["pages_per_s"] / (args.gpus * one["pages_per_s"])  # type: ignore[operator]

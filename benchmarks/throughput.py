@@ -39,15 +39,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _checkpoint import write_full_size_checkpoint  # benchmarks/ is on sys.path: scripts run from there
 
 from deepseek_ocr2_loaders import TransformersEngine
 from deepseek_ocr2_loaders.errors import GPUOutOfMemoryError
 from deepseek_ocr2_loaders.prompts import resolve_prompt
 from deepseek_ocr2_loaders.sources import open_source
-from deepseek_ocr2_loaders.testing import make_random_checkpoint, make_tiny_checkpoint
+from deepseek_ocr2_loaders.testing import make_tiny_checkpoint
 
 HERE = Path(__file__).resolve().parent
-CONFIG = HERE / "configs" / "full-size-config.json"
 DEFAULT_PDF_DIR = HERE.parent / "tests" / "data" / "real-pdfs"
 H100_SXM_HBM_BPS = 3.35e12
 BOUND_FORMULA = (
@@ -218,14 +218,7 @@ def write_checkpoint(bench: Bench) -> None:
     if args.tiny:
         make_tiny_checkpoint(args.checkpoint)
     else:
-        config = json.loads(CONFIG.read_text())
-        make_random_checkpoint(
-            args.checkpoint,
-            vision_config=config["vision_config"],
-            text_config=config["text_config"],
-            dtype="bfloat16",
-            device="cuda" if bench.cuda else "cpu",
-        )
+        write_full_size_checkpoint(args.checkpoint, device="cuda" if bench.cuda else "cpu")
     bench.result["checkpoint_written"] = True
     bench.result["checkpoint_write_s"] = round(time.perf_counter() - started, 1)
     bench.free()
