@@ -4,7 +4,8 @@ A page image read from DeepSeek-OCR-2's 1024 global view costs 257 vision tokens
 same page as text often costs several times that. This package measures that ratio
 (:mod:`.compact`), writes a short per-page summary from the compact view (:mod:`.summaries`)
 and packs a question-answering prompt under a token budget: a map of every page plus the
-full text of the pages most relevant to the question (:mod:`.context`). It never imports a
+full text (or, for a vision-capable model, the page images: :mod:`.page_images`) of the
+pages most relevant to the question (:mod:`.context`). It never imports a
 framework; the LangChain and LlamaIndex adapters are thin wrappers over it.
 """
 
@@ -12,6 +13,17 @@ from __future__ import annotations
 
 from .compact import COMPACT_SIDE, CompressionStats, compact_size, compact_view, compression_stats
 from .context import INSTRUCTION, QAContext, Ranker, build_context, embedding_ranker, rank_pages
+from .page_images import (
+    DEFAULT_IMAGE_SIDE,
+    ImageTokens,
+    PageImage,
+    PageImages,
+    anthropic_image_tokens,
+    deepseek_ocr2_image_tokens,
+    max_image_tokens,
+    openai_patch_tokens,
+    openai_tile_tokens,
+)
 from .qa import answer_pages
 from .summaries import CompactViewEngine, PageSummary, summarize_pages
 
@@ -19,16 +31,25 @@ __all__ = [
     "COMPACT_SIDE",
     "CompactViewEngine",
     "CompressionStats",
+    "DEFAULT_IMAGE_SIDE",
     "INSTRUCTION",
+    "ImageTokens",
+    "PageImage",
+    "PageImages",
     "PageSummary",
     "QAContext",
     "Ranker",
     "answer_pages",
+    "anthropic_image_tokens",
     "build_context",
     "compact_size",
     "compact_view",
     "compression_stats",
+    "deepseek_ocr2_image_tokens",
     "embedding_ranker",
+    "max_image_tokens",
+    "openai_patch_tokens",
+    "openai_tile_tokens",
     "rank_pages",
     "summarize_pages",
 ]

@@ -4,7 +4,8 @@ Two levels of detail: a map of the whole document (every page's compact-view sum
 tagged ``[p. N]``, so the model knows what is where and can cite it), then the full text of
 the pages most relevant to the question, ranked by BM25, until the budget is spent. The
 map is kept to about 40% of the budget by shortening every summary evenly, so no page
-disappears from it while one line per page still fits.
+disappears from it while one line per page still fits. For a vision-capable downstream
+model the selected pages can go as page images instead, each counted at its token estimate.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..chunking.tokens import count_tokens
 from ..errors import ConfigError
+from .page_images import PageImage
 from .summaries import PageSummary
 
 __all__ = [
@@ -45,16 +47,27 @@ class QAContext:
     """The prompt for the downstream model and what went into it.
 
     Attributes:
-        prompt: Instruction, document map, selected full pages, then the question.
-        pages_used: 1-based pages whose full text (possibly cut) is in the prompt, by relevance.
+        prompt: Instruction, document map, selected full pages, then the question (as text:
+            an image page shows only its heading ``Page N (image)``).
+        pages_used: 1-based pages whose full text (possibly cut) or image is in the prompt,
+            by relevance.
         summary_pages: 1-based pages listed in the document map.
-        token_count: ``count(prompt)``; never more than the budget.
+        token_count: ``count(prompt)`` plus the token estimates of the images; never more
+            than the budget.
+        parts: What to send, in order: text runs and :class:`PageImage` s. Without images it
+            is ``(prompt,)``; with them the text runs joined are exactly ``prompt``.
     """
 
     prompt: str
     pages_used: tuple[int, ...]
     summary_pages: tuple[int, ...]
     token_count: int
+    parts: tuple[str | PageImage, ...]
+
+    @property
+    def images(self) -> tuple[PageImage, ...]:
+        """The page images in the prompt, in order."""
+        return tuple(part for part in self.parts if isinstance(part, PageImage))
 
 
 def rank_pages(question: str, texts: Mapping[int, str], *, k1: float = 1.5, b: float = 0.75) -> list[tuple[int, float]]:
@@ -116,21 +129,27 @@ def build_context(
     full_texts: Mapping[int, str] | None = None,
     count: Callable[[str], int] = count_tokens,
     rank: Ranker | None = None,
+    page_images: Callable[[int], PageImage] | None = None,
 ) -> QAContext:
     """Pack a map of every page and the most relevant full pages under ``token_budget``.
 
     Args:
         question: The user's question.
         pages: Summaries of the document's pages (from :func:`summarize_pages`).
-        token_budget: Most tokens the prompt may have under ``count``.
+        token_budget: Most tokens the prompt may have: ``count`` of its text plus the
+            token estimate of each page image.
         full_texts: Full text per 1-based page number, overriding ``PageSummary.full_text``
             (for example OCR Markdown of scanned pages).
         count: The token counter of the downstream model (default tiktoken ``cl100k_base``).
         rank: How pages are ranked for the question (default :func:`rank_pages`, BM25;
             :func:`embedding_ranker` builds one from an embedding model).
+        page_images: For a vision-capable downstream model: renders a 1-based page as a
+            :class:`PageImage` (usually a :class:`PageImages`). The selected pages then go
+            as images instead of text, any page can be chosen (scans too), and each image's
+            ``tokens`` estimate is counted against the budget.
 
     Returns:
-        The prompt and the pages it includes; ``count(prompt) <= token_budget``.
+        The prompt and the pages it includes; ``token_count <= token_budget``.
 
     Raises:
         ConfigError: The budget cannot hold even the instruction and the question.
@@ -138,51 +157,116 @@ def build_context(
     fulls = {p.page_number: p.full_text for p in pages if p.full_text}
     fulls.update(full_texts or {})
 
-    def assemble(map_lines: Sequence[str], sections: Sequence[str]) -> str:
-        parts = [INSTRUCTION]
-        if map_lines:
-            parts.append("Document map:\n" + "\n".join(map_lines))
-        parts.extend(sections)
-        parts.append(f"Question: {question}")
-        return "\n\n".join(parts)
+    def cost(map_lines: Sequence[str], sections: Sequence[_Section]) -> int:
+        return count(_text(question, map_lines, sections)) + sum(s.image.tokens for s in sections if s.image)
 
-    if count(assemble([], [])) > token_budget:
+    if cost([], []) > token_budget:
         raise ConfigError(f"token_budget={token_budget} cannot hold the instruction and the question")
     ranked = (rank or rank_pages)(
         question, {p.page_number: f"{fulls.get(p.page_number, '')}\n{p.summary}" for p in pages}
     )
-    map_lines = _document_map(pages, ranked, token_budget, lambda lines: count(assemble(lines, [])))
+    map_lines = _document_map(pages, ranked, token_budget, lambda lines: cost(lines, []))
+    if page_images is None:
+        sections = _text_sections(ranked, fulls, token_budget, lambda done: cost(map_lines, done))
+    else:
+        sections = _image_sections(ranked, page_images, token_budget, lambda done: cost(map_lines, done))
+    return QAContext(
+        prompt=_text(question, map_lines, sections),
+        pages_used=tuple(section.page_number for section in sections),
+        summary_pages=tuple(int(line[4 : line.index("]")]) for line in map_lines),
+        token_count=cost(map_lines, sections),
+        parts=_parts(question, map_lines, sections),
+    )
 
-    sections: list[str] = []
-    used: list[int] = []
+
+@dataclass(frozen=True)
+class _Section:
+    """One selected page in the prompt: a heading, then its text or its image."""
+
+    page_number: int
+    head: str
+    body: str = ""
+    image: PageImage | None = None
+
+
+def _blocks(question: str, map_lines: Sequence[str], sections: Sequence[_Section]) -> list[str | PageImage]:
+    """The prompt in order: text blocks (joined by blank lines) and the images between them."""
+    blocks: list[str | PageImage] = [INSTRUCTION]
+    if map_lines:
+        blocks.append("Document map:\n" + "\n".join(map_lines))
+    for section in sections:
+        blocks.append(section.head + section.body)
+        if section.image:
+            blocks.append(section.image)
+    blocks.append(f"Question: {question}")
+    return blocks
+
+
+def _text(question: str, map_lines: Sequence[str], sections: Sequence[_Section]) -> str:
+    return "\n\n".join(b for b in _blocks(question, map_lines, sections) if isinstance(b, str))
+
+
+def _parts(question: str, map_lines: Sequence[str], sections: Sequence[_Section]) -> tuple[str | PageImage, ...]:
+    """Text runs and images in order; the text runs joined give exactly the prompt text."""
+    parts: list[str | PageImage] = []
+    text = ""
+    for block in _blocks(question, map_lines, sections):
+        if isinstance(block, str):
+            text += ("\n\n" if parts or text else "") + block
+        else:
+            parts.extend([text, block])
+            text = ""
+    return (*parts, text)
+
+
+def _text_sections(
+    ranked: Sequence[tuple[int, float]], fulls: Mapping[int, str], budget: int, cost: Callable[[list[_Section]], int]
+) -> list[_Section]:
+    """Full texts of the best pages that fit; the last one cut at a word if need be."""
+    sections: list[_Section] = []
     for number, _score in ranked:
         text = fulls.get(number)
         if not text:
             continue
-        head = f"Page {number} (full text)\n"
-        if count(assemble(map_lines, [*sections, head + text])) <= token_budget:
-            sections.append(head + text)
-            used.append(number)
+        section = _Section(number, f"Page {number} (full text)\n", text)
+        if cost([*sections, section]) <= budget:
+            sections.append(section)
             continue
-        remaining = token_budget - count(assemble(map_lines, [*sections, head]))
-        if remaining < MIN_PARTIAL_TOKENS:
+        if budget - cost([*sections, _Section(number, section.head)]) < MIN_PARTIAL_TOKENS:
             continue  # a shorter page further down may still fit
 
-        def fits(prefix: str, head: str = head, done: tuple[str, ...] = tuple(sections)) -> bool:
-            return count(assemble(map_lines, [*done, head + prefix])) <= token_budget
+        def fits(prefix: str, whole: _Section = section, done: tuple[_Section, ...] = tuple(sections)) -> bool:
+            return cost([*done, replace(whole, body=prefix)]) <= budget
 
         cut = _longest_prefix(text, fits)
         if cut:
-            sections.append(head + cut)
-            used.append(number)
+            sections.append(replace(section, body=cut))
         break  # the budget is full
-    prompt = assemble(map_lines, sections)
-    return QAContext(
-        prompt=prompt,
-        pages_used=tuple(used),
-        summary_pages=tuple(int(line[4 : line.index("]")]) for line in map_lines),
-        token_count=count(prompt),
-    )
+    return sections
+
+
+def _image_sections(
+    ranked: Sequence[tuple[int, float]],
+    page_images: Callable[[int], PageImage],
+    budget: int,
+    cost: Callable[[list[_Section]], int],
+) -> list[_Section]:
+    """Images of the best pages that fit; an image is never cut, so a page fits whole or not.
+
+    Pages are rendered in rank order, and only while the room left could still hold the
+    cheapest image seen so far.
+    """
+    sections: list[_Section] = []
+    cheapest: int | None = None
+    for number, _score in ranked:
+        if cheapest is not None and budget - cost(sections) < cheapest:
+            break
+        image = page_images(number)
+        cheapest = image.tokens if cheapest is None else min(cheapest, image.tokens)
+        section = _Section(number, f"Page {number} (image)", image=image)
+        if cost([*sections, section]) <= budget:
+            sections.append(section)
+    return sections
 
 
 def _document_map(

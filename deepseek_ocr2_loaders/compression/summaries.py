@@ -103,7 +103,7 @@ def summarize_pages(
     Yields:
         One summary per selected page, in page order.
     """
-    named, data, name = _readable_twice(source)
+    named, data, name = readable_twice(source)
     with open_source(data, password=password, dpi=dpi, name=name) as document:
         results = convert(
             named, engine=CompactViewEngine(engine), prompt=prompt, pages=pages, dpi=dpi, cache=cache, password=password
@@ -121,7 +121,7 @@ def summarize_pages(
             )
 
 
-def _readable_twice(source: Source) -> tuple[Source, str | os.PathLike[str] | bytes, str | None]:
+def readable_twice(source: Source) -> tuple[Source, str | os.PathLike[str] | bytes, str | None]:
     """The source for :func:`convert`, the same data for :func:`open_source`, and its name.
 
     A stream can be read only once, so it is read into bytes here and both passes use those.

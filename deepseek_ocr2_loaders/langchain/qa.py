@@ -10,10 +10,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
+from langchain_core.messages import HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from ..chunking import count_tokens as default_count
-from ..compression import PageSummary, answer_pages, build_context, embedding_ranker
+from ..compression import PageImage, PageSummary, QAContext, answer_pages, build_context, embedding_ranker
 
 __all__ = ["LongContextQA"]
 
@@ -38,17 +39,22 @@ class LongContextQA(Runnable[dict[str, str], dict[str, Any]]):
         token_budget: int = 8000,
         embeddings: Embeddings | None = None,
         count_tokens: Callable[[str], int] | None = None,
+        page_images: Callable[[int], PageImage] | None = None,
     ) -> None:
         """Keep the pages and the model.
 
         ``embeddings`` ranks pages by similarity instead of BM25; ``count_tokens`` is the
         downstream model's own tokenizer for the budget (default tiktoken ``cl100k_base``).
+        ``page_images`` (a :class:`~deepseek_ocr2_loaders.compression.PageImages`) sends the
+        selected pages as images to a vision-capable chat model, in one message of standard
+        LangChain text and image content blocks.
         """
         self.pages = list(pages)
         self.llm = llm
         self.token_budget = token_budget
         self.rank = embedding_ranker(embeddings.embed_query, embeddings.embed_documents) if embeddings else None
         self.count = count_tokens or default_count
+        self.page_images = page_images
 
     def invoke(self, input: dict[str, str], config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
         """Build the context for ``input["question"]``, ask the model, and read its citations."""
@@ -58,8 +64,9 @@ class LongContextQA(Runnable[dict[str, str], dict[str, Any]]):
             token_budget=self.token_budget,
             rank=self.rank,
             count=self.count,
+            page_images=self.page_images,
         )
-        reply = self.llm.invoke(context.prompt, config=config, **kwargs)
+        reply = self.llm.invoke(_model_input(context), config=config, **kwargs)
         content = getattr(reply, "content", reply)
         answer = content if isinstance(content, str) else str(content)
         cited = answer_pages(answer)
@@ -68,3 +75,16 @@ class LongContextQA(Runnable[dict[str, str], dict[str, Any]]):
             "pages": list(cited or context.pages_used),
             "context_pages": list(context.pages_used),
         }
+
+
+def _model_input(context: QAContext) -> str | list[HumanMessage]:
+    """The prompt as plain text, or as one multimodal message when it holds page images."""
+    if not context.images:
+        return context.prompt
+    blocks: list[str | dict[str, Any]] = [
+        {"type": "image", "base64": part.base64, "mime_type": "image/png"}
+        if isinstance(part, PageImage)
+        else {"type": "text", "text": part}
+        for part in context.parts
+    ]
+    return [HumanMessage(content=blocks)]

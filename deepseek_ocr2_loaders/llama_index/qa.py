@@ -6,12 +6,16 @@ so LlamaIndex and LangChain send the same prompt for the same question.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.base.llms.types import ChatMessage, ContentBlock, ImageBlock, MessageRole, TextBlock
 from llama_index.core.base.response.schema import Response
 from llama_index.core.llms import LLM
 from llama_index.core.query_engine import CustomQueryEngine
 
-from ..compression import PageSummary, answer_pages, build_context, embedding_ranker
+from ..chunking import count_tokens as default_count
+from ..compression import PageImage, PageSummary, QAContext, answer_pages, build_context, embedding_ranker
 
 __all__ = ["LongContextQueryEngine"]
 
@@ -32,16 +36,41 @@ class LongContextQueryEngine(CustomQueryEngine):
     llm: LLM
     token_budget: int = 8000
     embed_model: BaseEmbedding | None = None  # ranks pages by similarity instead of BM25
+    count_tokens: Callable[[str], int] = default_count  # the LLM's own tokenizer for the budget
+    page_images: Callable[[int], PageImage] | None = None  # selected pages go as images (PageImages)
 
     def custom_query(self, query_str: str) -> Response:
-        """Build the context, complete it with the LLM, and read the answer's citations."""
+        """Build the context, ask the LLM, and read the answer's citations.
+
+        A text-only context goes through ``complete``; one with page images goes through
+        ``chat`` as one user message of text and image blocks.
+        """
         rank = None
         if self.embed_model is not None:
             rank = embedding_ranker(self.embed_model.get_query_embedding, self.embed_model.get_text_embedding_batch)
-        context = build_context(query_str, self.pages, token_budget=self.token_budget, rank=rank)
-        answer = self.llm.complete(context.prompt).text
+        context = build_context(
+            query_str,
+            self.pages,
+            token_budget=self.token_budget,
+            rank=rank,
+            count=self.count_tokens,
+            page_images=self.page_images,
+        )
+        if context.images:
+            answer = self.llm.chat([_message(context)]).message.content or ""
+        else:
+            answer = self.llm.complete(context.prompt).text
         cited = answer_pages(answer)
         return Response(
             response=answer,
             metadata={"pages": list(cited or context.pages_used), "context_pages": list(context.pages_used)},
         )
+
+
+def _message(context: QAContext) -> ChatMessage:
+    """One user message of the context's text runs and page images, in order."""
+    blocks: list[ContentBlock] = [
+        ImageBlock(image=part.png, image_mimetype="image/png") if isinstance(part, PageImage) else TextBlock(text=part)
+        for part in context.parts
+    ]
+    return ChatMessage(role=MessageRole.USER, blocks=blocks)

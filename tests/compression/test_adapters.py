@@ -10,9 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from llama_index.core.base.llms.types import CompletionResponse, CompletionResponseGen, LLMMetadata
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    CompletionResponse,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+)
 from llama_index.core.llms import CustomLLM
-from llama_index.core.llms.callbacks import llm_completion_callback
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from long_report import FACT_PAGE, QUESTION
 
 from deepseek_ocr2_loaders.compression import build_context
@@ -23,12 +30,14 @@ ANSWER = "The flow was 7,342 L/min [p. 41]."
 
 
 class RecordingChatModel(FakeListChatModel):
-    """A fake chat model that keeps every prompt it is given."""
+    """A fake chat model that keeps every input it is given (``prompts``: as text)."""
 
     prompts: list[str] = []
+    inputs: list[Any] = []
 
     def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:
         self.prompts.append(input if isinstance(input, str) else str(input))
+        self.inputs.append(input)
         return super().invoke(input, config, **kwargs)
 
 
@@ -37,6 +46,7 @@ class RecordingLLM(CustomLLM):
 
     answer: str = ANSWER
     prompts: list[str] = []
+    chats: list[list[ChatMessage]] = []
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -46,6 +56,11 @@ class RecordingLLM(CustomLLM):
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         self.prompts.append(prompt)
         return CompletionResponse(text=self.answer)
+
+    @llm_chat_callback()
+    def chat(self, messages: Any, **kwargs: Any) -> ChatResponse:
+        self.chats.append(list(messages))
+        return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=self.answer))
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:

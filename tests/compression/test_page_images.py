@@ -1,0 +1,172 @@
+"""Selected pages sent as images to a vision-capable downstream model, within the token budget.
+
+Pages are rendered from the real 64-page report PDF and from the real PDFs in tests/data.
+The downstream models are the recording FAKES of test_adapters (no vision chat model can run
+here): the tests check what each framework would send, not what a model would answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import replace
+
+import pytest
+from langchain_core.messages import HumanMessage, convert_to_openai_messages
+from llama_index.core.base.llms.types import ImageBlock, TextBlock
+from long_report import FACT, FACT_PAGE, PAGE_COUNT, QUESTION
+from PIL import Image
+from test_adapters import ANSWER, RecordingChatModel, RecordingLLM
+
+from deepseek_ocr2_loaders.chunking import count_tokens
+from deepseek_ocr2_loaders.compression import (
+    PageImage,
+    PageImages,
+    anthropic_image_tokens,
+    build_context,
+    deepseek_ocr2_image_tokens,
+    max_image_tokens,
+    openai_patch_tokens,
+    openai_tile_tokens,
+)
+from deepseek_ocr2_loaders.errors import InputError, PageRangeError
+from deepseek_ocr2_loaders.langchain import LongContextQA
+from deepseek_ocr2_loaders.llama_index import LongContextQueryEngine
+
+# The providers' own worked examples (OpenAI vision guide, Anthropic vision docs).
+PUBLISHED = [
+    (openai_tile_tokens, 1024, 1024, 765),
+    (openai_tile_tokens, 2048, 4096, 1105),
+    (openai_tile_tokens, 500, 500, 255),
+    (openai_patch_tokens, 1024, 1024, 1024),
+    (openai_patch_tokens, 1800, 2400, 1452),
+    (anthropic_image_tokens, 1000, 1000, 1334),
+    (anthropic_image_tokens, 200, 200, 54),
+    (anthropic_image_tokens, 1092, 1092, 1590),
+    (deepseek_ocr2_image_tokens, 768, 768, 257),
+    (deepseek_ocr2_image_tokens, 1224, 1584, 257 + 6 * 144),
+]
+
+
+@pytest.mark.parametrize(("estimate", "width", "height", "tokens"), PUBLISHED)
+def test_image_token_estimates_match_the_published_examples(estimate, width, height, tokens):
+    assert estimate(width, height) == tokens
+
+
+@pytest.mark.parametrize(("width", "height"), [(791, 1024), (1024, 1024), (3000, 400), (64, 64), (4000, 4000)])
+def test_the_default_estimate_covers_every_provider_formula(width, height):
+    others = [openai_tile_tokens, openai_patch_tokens, anthropic_image_tokens]
+    assert max_image_tokens(width, height) == max(f(width, height) for f in others)
+
+
+@pytest.fixture(scope="module")
+def images(report):
+    return PageImages(report)
+
+
+def test_a_page_renders_as_a_png_within_max_side_with_its_estimate(real_pdfs):
+    page = PageImages(real_pdfs / "lincoln_letter.pdf", max_side=800, image_tokens=anthropic_image_tokens)(1)
+    decoded = Image.open(io.BytesIO(page.png))
+    assert decoded.format == "PNG" and decoded.size == (page.width, page.height)
+    assert max(decoded.size) == 800
+    assert page.tokens == anthropic_image_tokens(page.width, page.height)
+    assert base64.b64decode(page.base64) == page.png
+    assert page.data_url.startswith("data:image/png;base64,iVBOR")
+
+
+def test_bytes_and_streams_render_the_same_page_as_a_path(real_pdfs):
+    path = real_pdfs / "newspaper.pdf"
+    by_path = PageImages(path)(1)
+    assert PageImages(path.read_bytes())(1).png == by_path.png
+    with path.open("rb") as stream:
+        from_stream = PageImages(stream)
+    assert from_stream(1).png == by_path.png  # read once, renders after the stream is closed
+
+
+def test_a_missing_page_or_file_is_a_typed_error_naming_the_file(real_pdfs, tmp_path):
+    with pytest.raises(PageRangeError, match="lincoln_letter.pdf"):
+        PageImages(real_pdfs / "lincoln_letter.pdf")(99)
+    with pytest.raises(InputError, match="gone.pdf"):
+        PageImages(tmp_path / "gone.pdf")(1)
+
+
+@pytest.mark.parametrize("budget", [2000, 3000, 6000, 12000])
+def test_selected_pages_go_as_images_and_the_budget_counts_them(summaries, images, budget):
+    context = build_context(QUESTION, summaries, token_budget=budget, page_images=images)
+    assert context.pages_used[0] == FACT_PAGE
+    assert [image.page_number for image in context.images] == list(context.pages_used)
+    assert context.token_count == count_tokens(context.prompt) + sum(image.tokens for image in context.images)
+    assert context.token_count <= budget
+    assert "Page 41 (image)" in context.prompt and FACT not in context.prompt
+    assert "".join(part for part in context.parts if isinstance(part, str)) == context.prompt
+    assert context.summary_pages == tuple(range(1, PAGE_COUNT + 1))
+
+
+def test_a_budget_with_no_room_for_an_image_sends_the_map_alone(summaries, images):
+    context = build_context(QUESTION, summaries, token_budget=1000, page_images=images)
+    assert context.images == () and context.pages_used == ()
+    assert context.parts == (context.prompt,) and context.token_count <= 1000
+
+
+def test_only_pages_that_can_still_fit_are_rendered(summaries, images):
+    rendered: list[int] = []
+
+    def counting(page_number: int) -> PageImage:
+        rendered.append(page_number)
+        return images(page_number)
+
+    cost = images(FACT_PAGE).tokens
+    context = build_context(QUESTION, summaries, token_budget=1000 + 2 * cost, page_images=counting)
+    assert len(context.images) >= 1
+    assert len(rendered) <= len(context.images) + 1
+
+
+def test_scanned_pages_without_a_text_layer_can_still_go_as_images(summaries, images):
+    scans = [replace(page, full_text=None) for page in summaries]
+    question = "Which page has the cooling system operating figures?"
+    as_text = build_context(question, scans, token_budget=4000)
+    as_images = build_context(question, scans, token_budget=4000, page_images=images)
+    assert as_text.pages_used == ()
+    assert as_images.pages_used[0] == FACT_PAGE
+
+
+def test_both_frameworks_send_the_same_text_and_images(summaries, images):
+    chat = RecordingChatModel(responses=[ANSWER], prompts=[], inputs=[])
+    result = LongContextQA(summaries, chat, token_budget=4000, page_images=images).invoke({"question": QUESTION})
+    assert result["pages"] == [FACT_PAGE] and result["context_pages"][0] == FACT_PAGE
+    (messages,) = chat.inputs
+    (message,) = messages
+    assert isinstance(message, HumanMessage)
+    lc_texts = [b["text"] for b in message.content if b["type"] == "text"]
+    lc_images = [base64.b64decode(b["base64"]) for b in message.content if b["type"] == "image"]
+
+    llm = RecordingLLM(prompts=[], chats=[])
+    response = LongContextQueryEngine(pages=summaries, llm=llm, token_budget=4000, page_images=images).query(QUESTION)
+    assert response.metadata["context_pages"] == result["context_pages"]
+    assert llm.prompts == []  # went through chat, not complete
+    ((li_message,),) = llm.chats
+    li_texts = [b.text for b in li_message.blocks if isinstance(b, TextBlock)]
+    li_images = [b.resolve_image().read() for b in li_message.blocks if isinstance(b, ImageBlock)]
+
+    expected = build_context(QUESTION, summaries, token_budget=4000, page_images=images)
+    assert lc_texts == li_texts == [part for part in expected.parts if isinstance(part, str)]
+    assert lc_images == li_images == [image.png for image in expected.images]
+    assert lc_images[0] == images(FACT_PAGE).png
+
+
+def test_the_langchain_message_converts_to_openai_image_urls(summaries, images):
+    chat = RecordingChatModel(responses=[ANSWER], prompts=[], inputs=[])
+    LongContextQA(summaries, chat, token_budget=4000, page_images=images).invoke({"question": QUESTION})
+    (openai_message,) = convert_to_openai_messages(chat.inputs[0])
+    kinds = [block["type"] for block in openai_message["content"]]
+    assert kinds[:3] == ["text", "image_url", "text"]
+    assert openai_message["content"][1]["image_url"]["url"] == images(FACT_PAGE).data_url
+
+
+def test_a_context_without_images_stays_a_plain_prompt(summaries, images):
+    chat = RecordingChatModel(responses=[ANSWER], prompts=[], inputs=[])
+    LongContextQA(summaries, chat, token_budget=1000, page_images=images).invoke({"question": QUESTION})
+    assert isinstance(chat.inputs[0], str)
+    llm = RecordingLLM(prompts=[], chats=[])
+    LongContextQueryEngine(pages=summaries, llm=llm, token_budget=1000, page_images=images).query(QUESTION)
+    assert llm.chats == [] and llm.prompts == [chat.inputs[0]]
