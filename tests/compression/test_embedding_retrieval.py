@@ -82,3 +82,6 @@ def test_the_budget_is_counted_with_the_models_own_tokenizer(summaries):
     chat = RecordingChatModel(responses=[ANSWER], prompts=[])
     LongContextQA(summaries, chat, token_budget=900, count_tokens=words).invoke({"question": QUESTION})
     assert words(chat.prompts[0]) <= 900
+    llm = RecordingLLM(prompts=[])
+    LongContextQueryEngine(pages=summaries, llm=llm, token_budget=900, count_tokens=words).query(QUESTION)
+    assert llm.prompts == chat.prompts
