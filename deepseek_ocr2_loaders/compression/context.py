@@ -52,8 +52,8 @@ class QAContext:
         pages_used: 1-based pages whose full text (possibly cut) or image is in the prompt,
             by relevance.
         summary_pages: 1-based pages listed in the document map.
-        token_count: ``count(prompt)`` plus the token estimates of the images; never more
-            than the budget.
+        token_count: ``count`` of each text run plus the token estimate of each image (just
+            ``count(prompt)`` without images); never more than the budget.
         parts: What to send, in order: text runs and :class:`PageImage` s. Without images it
             is ``(prompt,)``; with them the text runs joined are exactly ``prompt``.
     """
@@ -158,7 +158,7 @@ def build_context(
     fulls.update(full_texts or {})
 
     def cost(map_lines: Sequence[str], sections: Sequence[_Section]) -> int:
-        return count(_text(question, map_lines, sections)) + sum(s.image.tokens for s in sections if s.image)
+        return _cost(_parts(question, map_lines, sections), count)
 
     if cost([], []) > token_budget:
         raise ConfigError(f"token_budget={token_budget} cannot hold the instruction and the question")
@@ -177,6 +177,11 @@ def build_context(
         token_count=cost(map_lines, sections),
         parts=_parts(question, map_lines, sections),
     )
+
+
+def _cost(parts: Sequence[str | PageImage], count: Callable[[str], int]) -> int:
+    """Tokens as sent: each text run counted on its own, each image at its estimate."""
+    return sum(part.tokens if isinstance(part, PageImage) else count(part) for part in parts)
 
 
 @dataclass(frozen=True)

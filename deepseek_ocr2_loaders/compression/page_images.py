@@ -15,7 +15,9 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
+from ..errors import PageRangeError
 from ..pipeline import Source
 from ..sources import open_source
 from ..vision_tokens import count_vision_tokens
@@ -41,7 +43,7 @@ ImageTokens = Callable[[int, int], int]
 
 
 def openai_tile_tokens(width: int, height: int) -> int:
-    """GPT-4o-style ``detail: high``: 85 + 170 per 512 px tile after fitting 2048 px, short side 768.
+    """GPT-4o / GPT-4.1 ``detail: high``: 85 + 170 per 512 px tile after fitting 2048 px, short side 768.
 
     Examples:
         >>> openai_tile_tokens(1024, 1024), openai_tile_tokens(2048, 4096)
@@ -53,13 +55,23 @@ def openai_tile_tokens(width: int, height: int) -> int:
     return 85 + 170 * tiles
 
 
-def openai_patch_tokens(width: int, height: int) -> int:
-    """GPT-4.1-style: one token per 32 px patch, the image shrunk to at most 1536 patches.
+def openai_patch_tokens(width: int, height: int, multiplier: float = 1.0) -> int:
+    """gpt-4.1-mini/nano, o4-mini, gpt-5-mini/nano: one token per 32 px patch, at most 1536 patches.
+
+    Those models count the patches times a per-model ``multiplier`` (1.62, 2.46, 1.72...):
+    pass it with ``functools.partial(openai_patch_tokens, multiplier=1.62)``.
 
     Examples:
         >>> openai_patch_tokens(1024, 1024), openai_patch_tokens(1800, 2400)
         (1024, 1452)
+        >>> openai_patch_tokens(1024, 1024, multiplier=1.62)
+        1659
     """
+    return math.ceil(_patches(width, height) * multiplier)
+
+
+def _patches(width: int, height: int) -> int:
+    """32 px patches covering the image after shrinking it to at most 1536 of them."""
     patches = math.ceil(width / 32) * math.ceil(height / 32)
     if patches <= 1536:
         return patches
@@ -91,7 +103,9 @@ def deepseek_ocr2_image_tokens(width: int, height: int) -> int:
 
 
 def max_image_tokens(width: int, height: int) -> int:
-    """The largest of the OpenAI (tiles and patches) and Anthropic estimates: safe for any of them.
+    """The largest of the OpenAI tile, OpenAI patch (no multiplier) and Anthropic estimates.
+
+    A budget counted with it holds for a model counted by any of those three formulas.
 
     Examples:
         >>> max_image_tokens(791, 1024)  # a letter page scaled to 1024 px
@@ -134,7 +148,9 @@ class PageImages:
 
     Pass an instance as ``page_images=`` to :func:`build_context`, ``LongContextQA`` or
     ``LongContextQueryEngine``. A page is rendered only when it is chosen for the prompt, and
-    the document is opened for each page, so the object holds no file handle between questions.
+    the document is opened for each page, so the object holds no file handle between questions;
+    the last ``cache_size`` images are kept, since questions about one document pick the
+    same pages again.
 
     Example:
         >>> images = PageImages("report.pdf", image_tokens=anthropic_image_tokens)  # doctest: +SKIP
@@ -150,6 +166,7 @@ class PageImages:
         dpi: int = 144,
         password: str | None = None,
         image_tokens: ImageTokens = max_image_tokens,
+        cache_size: int = 32,
     ) -> None:
         """Keep what is needed to render pages later; a stream is read into memory now.
 
@@ -159,12 +176,14 @@ class PageImages:
             dpi: Render resolution before scaling.
             password: Password of an encrypted PDF.
             image_tokens: The downstream model's image cost (default :func:`max_image_tokens`).
+            cache_size: Rendered pages kept in memory.
         """
         _, self._data, self._name = readable_twice(source)
         self.max_side = max_side
         self.dpi = dpi
         self.password = password
         self.image_tokens = image_tokens
+        self._cached = lru_cache(maxsize=cache_size)(self._render)
 
     def __call__(self, page_number: int) -> PageImage:
         """Render 1-based ``page_number`` as a PNG no larger than ``max_side``.
@@ -173,7 +192,15 @@ class PageImages:
             InputError: The document or the page cannot be rendered (``PageRangeError`` for
                 a page the document does not have).
         """
+        return self._cached(page_number)
+
+    def _render(self, page_number: int) -> PageImage:
         with open_source(self._data, password=self.password, dpi=self.dpi, name=self._name) as document:
+            if isinstance(page_number, bool) or not 1 <= page_number <= document.total_pages:
+                raise PageRangeError(
+                    f"page {page_number!r} is out of range; the document has {document.total_pages} pages",
+                    source=document.name,
+                )
             image = document.load_page(page_number - 1).image
         scale = self.max_side / max(image.size)
         if scale < 1:

@@ -10,11 +10,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
-from langchain_core.messages import HumanMessage
+from langchain_core.language_models import BaseLLM
+from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from ..chunking import count_tokens as default_count
 from ..compression import PageImage, PageSummary, QAContext, answer_pages, build_context, embedding_ranker
+from ..errors import ConfigError
 
 __all__ = ["LongContextQA"]
 
@@ -48,7 +50,12 @@ class LongContextQA(Runnable[dict[str, str], dict[str, Any]]):
         ``page_images`` (a :class:`~deepseek_ocr2_loaders.compression.PageImages`) sends the
         selected pages as images to a vision-capable chat model, in one message of standard
         LangChain text and image content blocks.
+
+        Raises:
+            ConfigError: ``page_images`` with a text-completion LLM, which would drop the images.
         """
+        if page_images is not None and isinstance(llm, BaseLLM):
+            raise ConfigError(f"page_images needs a chat model that reads images; {type(llm).__name__} takes text only")
         self.pages = list(pages)
         self.llm = llm
         self.token_budget = token_budget
@@ -67,8 +74,7 @@ class LongContextQA(Runnable[dict[str, str], dict[str, Any]]):
             page_images=self.page_images,
         )
         reply = self.llm.invoke(_model_input(context), config=config, **kwargs)
-        content = getattr(reply, "content", reply)
-        answer = content if isinstance(content, str) else str(content)
+        answer = str(reply.text) if isinstance(reply, BaseMessage) else str(reply)
         cited = answer_pages(answer)
         return {
             "answer": answer,

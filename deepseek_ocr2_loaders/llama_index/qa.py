@@ -16,6 +16,7 @@ from llama_index.core.query_engine import CustomQueryEngine
 
 from ..chunking import count_tokens as default_count
 from ..compression import PageImage, PageSummary, QAContext, answer_pages, build_context, embedding_ranker
+from ..errors import ConfigError
 
 __all__ = ["LongContextQueryEngine"]
 
@@ -44,7 +45,14 @@ class LongContextQueryEngine(CustomQueryEngine):
 
         A text-only context goes through ``complete``; one with page images goes through
         ``chat`` as one user message of text and image blocks.
+
+        Raises:
+            ConfigError: ``page_images`` with an LLM that is not a chat model (its ``chat``
+                would flatten the message to text and drop the images).
         """
+        if self.page_images is not None and not self.llm.metadata.is_chat_model:
+            name = self.llm.metadata.model_name
+            raise ConfigError(f"page_images needs a chat model that reads images; {name} is not a chat model")
         rank = None
         if self.embed_model is not None:
             rank = embedding_ranker(self.embed_model.get_query_embedding, self.embed_model.get_text_embedding_batch)

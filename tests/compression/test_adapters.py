@@ -47,10 +47,11 @@ class RecordingLLM(CustomLLM):
     answer: str = ANSWER
     prompts: list[str] = []
     chats: list[list[ChatMessage]] = []
+    chat_model: bool = True
 
     @property
     def metadata(self) -> LLMMetadata:
-        return LLMMetadata(model_name="recording-fake")
+        return LLMMetadata(model_name="recording-fake", is_chat_model=self.chat_model)
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:

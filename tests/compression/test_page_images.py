@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from dataclasses import replace
+from functools import partial
 
 import pytest
-from langchain_core.messages import HumanMessage, convert_to_openai_messages
+from langchain_core.messages import AIMessage, HumanMessage, convert_to_openai_messages
+from langchain_core.runnables import RunnableLambda
 from llama_index.core.base.llms.types import ImageBlock, TextBlock
 from long_report import FACT, FACT_PAGE, PAGE_COUNT, QUESTION
 from PIL import Image
@@ -29,15 +32,15 @@ from deepseek_ocr2_loaders.compression import (
     openai_patch_tokens,
     openai_tile_tokens,
 )
-from deepseek_ocr2_loaders.errors import InputError, PageRangeError
+from deepseek_ocr2_loaders.errors import ConfigError, InputError, PageRangeError
 from deepseek_ocr2_loaders.langchain import LongContextQA
 from deepseek_ocr2_loaders.llama_index import LongContextQueryEngine
 
-# The providers' own worked examples (OpenAI vision guide, Anthropic vision docs).
+# Worked examples from the providers' documentation (OpenAI vision guide, Anthropic vision
+# docs), plus DeepSeek-OCR-2's count from the model card's view sizes.
 PUBLISHED = [
     (openai_tile_tokens, 1024, 1024, 765),
     (openai_tile_tokens, 2048, 4096, 1105),
-    (openai_tile_tokens, 500, 500, 255),
     (openai_patch_tokens, 1024, 1024, 1024),
     (openai_patch_tokens, 1800, 2400, 1452),
     (anthropic_image_tokens, 1000, 1000, 1334),
@@ -53,10 +56,22 @@ def test_image_token_estimates_match_the_published_examples(estimate, width, hei
     assert estimate(width, height) == tokens
 
 
-@pytest.mark.parametrize(("width", "height"), [(791, 1024), (1024, 1024), (3000, 400), (64, 64), (4000, 4000)])
-def test_the_default_estimate_covers_every_provider_formula(width, height):
-    others = [openai_tile_tokens, openai_patch_tokens, anthropic_image_tokens]
-    assert max_image_tokens(width, height) == max(f(width, height) for f in others)
+@pytest.mark.parametrize(
+    ("width", "height", "tokens"),
+    [
+        (791, 1024, 1080),  # a letter page: Claude's w*h/750 is the largest
+        (3000, 400, 1222),  # a wide strip: GPT patches (scaled to 1536 at most) are the largest
+        (64, 64, 255),  # a small image: one GPT-4o tile is the largest
+    ],
+)
+def test_the_default_estimate_is_the_largest_formula_for_each_shape(width, height, tokens):
+    assert max_image_tokens(width, height) == tokens
+
+
+def test_patch_models_count_with_their_multiplier():
+    gpt_4_1_mini = partial(openai_patch_tokens, multiplier=1.62)
+    assert gpt_4_1_mini(1024, 1024) == 1659 > max_image_tokens(1024, 1024)  # the default would undercount it
+    assert gpt_4_1_mini(1800, 2400) == math.ceil(1452 * 1.62)
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +89,11 @@ def test_a_page_renders_as_a_png_within_max_side_with_its_estimate(real_pdfs):
     assert page.data_url.startswith("data:image/png;base64,iVBOR")
 
 
+def test_a_page_asked_for_again_is_not_rendered_again(images):
+    assert images(3) is images(3)
+    assert images(3) is not images(4)
+
+
 def test_bytes_and_streams_render_the_same_page_as_a_path(real_pdfs):
     path = real_pdfs / "newspaper.pdf"
     by_path = PageImages(path)(1)
@@ -84,8 +104,10 @@ def test_bytes_and_streams_render_the_same_page_as_a_path(real_pdfs):
 
 
 def test_a_missing_page_or_file_is_a_typed_error_naming_the_file(real_pdfs, tmp_path):
-    with pytest.raises(PageRangeError, match="lincoln_letter.pdf"):
+    with pytest.raises(PageRangeError, match=r"lincoln_letter\.pdf.*page 99 is out of range; the document has 1 pages"):
         PageImages(real_pdfs / "lincoln_letter.pdf")(99)
+    with pytest.raises(PageRangeError, match="page 0 is out of range"):
+        PageImages(real_pdfs / "lincoln_letter.pdf")(0)
     with pytest.raises(InputError, match="gone.pdf"):
         PageImages(tmp_path / "gone.pdf")(1)
 
@@ -95,10 +117,11 @@ def test_selected_pages_go_as_images_and_the_budget_counts_them(summaries, image
     context = build_context(QUESTION, summaries, token_budget=budget, page_images=images)
     assert context.pages_used[0] == FACT_PAGE
     assert [image.page_number for image in context.images] == list(context.pages_used)
-    assert context.token_count == count_tokens(context.prompt) + sum(image.tokens for image in context.images)
+    texts = [part for part in context.parts if isinstance(part, str)]
+    assert context.token_count == sum(map(count_tokens, texts)) + sum(image.tokens for image in context.images)
     assert context.token_count <= budget
     assert "Page 41 (image)" in context.prompt and FACT not in context.prompt
-    assert "".join(part for part in context.parts if isinstance(part, str)) == context.prompt
+    assert "".join(texts) == context.prompt
     assert context.summary_pages == tuple(range(1, PAGE_COUNT + 1))
 
 
@@ -170,3 +193,20 @@ def test_a_context_without_images_stays_a_plain_prompt(summaries, images):
     llm = RecordingLLM(prompts=[], chats=[])
     LongContextQueryEngine(pages=summaries, llm=llm, token_budget=1000, page_images=images).query(QUESTION)
     assert llm.chats == [] and llm.prompts == [chat.inputs[0]]
+
+
+def test_images_with_a_model_that_cannot_read_them_are_a_config_error(summaries, images):
+    from langchain_core.language_models import FakeListLLM
+
+    with pytest.raises(ConfigError, match="FakeListLLM takes text only"):
+        LongContextQA(summaries, FakeListLLM(responses=[ANSWER]), page_images=images)
+    engine = LongContextQueryEngine(pages=summaries, llm=RecordingLLM(chat_model=False), page_images=images)
+    with pytest.raises(ConfigError, match="recording-fake is not a chat model"):
+        engine.query(QUESTION)
+
+
+def test_an_answer_in_content_blocks_is_read_as_its_text(summaries, images):
+    reply = AIMessage(content=[{"type": "text", "text": "It was 7,342 L/min"}, {"type": "text", "text": " [p. 41]."}])
+    qa = LongContextQA(summaries, RunnableLambda(lambda _: reply), page_images=images)
+    result = qa.invoke({"question": QUESTION})
+    assert result["answer"] == "It was 7,342 L/min [p. 41]." and result["pages"] == [FACT_PAGE]
