@@ -4,9 +4,12 @@ Encodes letter-size pages (1224 x 1584 px: the 1024 global view plus 6 crops of 
 vision tokens) through the engine's own ``encode`` + ``_embed`` path, full-size
 architecture with random bf16 weights, and reports per page: milliseconds, the FLOPs
 counted by ``torch.utils.flop_counter`` and the share of a measured bf16 matmul ceiling.
-Variants: ``vision_batch_size``; the split encoder attention (``--variants``); a split of the
-time between the SAM tower, the Qwen2-shaped encoder and the projector; and the top CUDA
-kernels of one batch. Writes a JSON result (``--json``).
+Variants (``--variants``, applied in order): ``transformers`` (SAM attention as transformers
+ships it: a dense relative-position bias per view and per window), ``fused_global`` (the
+bias folded into q/k in the global layers only), ``fused`` (in every layer: the engine's
+default) and ``cudnn_benchmark``; each over several ``vision_batch_size`` values, with a
+split of the time between the SAM tower, the Qwen2-shaped encoder and the projector, and
+the top CUDA kernels of the first and last variant. Writes a JSON result (``--json``).
 
     python benchmarks/vision_profile.py --checkpoint /tmp/full --pages 48 --batch-sizes 2 8 16
 """
@@ -29,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _checkpoint import write_full_size_checkpoint  # noqa: E402
 
 from deepseek_ocr2_loaders import TransformersEngine  # noqa: E402
-from deepseek_ocr2_loaders.engines._encoder_attention import patch_encoder_attention  # noqa: E402
+from deepseek_ocr2_loaders.engines._sam_attention import patch_sam_attention  # noqa: E402
 from deepseek_ocr2_loaders.prompts import resolve_prompt  # noqa: E402
 from deepseek_ocr2_loaders.testing import make_tiny_checkpoint  # noqa: E402
 
@@ -132,6 +135,20 @@ def top_kernels(engine: TransformersEngine, inputs: Any, rows: int = 25) -> str:
     return table
 
 
+def apply_variant(model: Any, variant: str) -> None:
+    """Set the SAM attention (or cuDNN autotuning) the variant names."""
+    layers = model.model.vision_tower.sam_encoder.layers
+    if variant == "transformers":
+        for layer in layers:
+            layer.attn.__dict__.pop("forward", None)  # back to the class's own forward
+    elif variant in ("fused_global", "fused"):
+        patch_sam_attention(model, windowed=variant == "fused")
+    elif variant == "cudnn_benchmark":
+        torch.backends.cudnn.benchmark = True
+    else:
+        raise SystemExit(f"unknown variant {variant}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, required=True)
@@ -139,7 +156,7 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="the tiny test checkpoint (a CPU smoke run)")
     parser.add_argument("--pages", type=int, default=48)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[2, 8, 16])
-    parser.add_argument("--variants", nargs="+", default=["baseline", "split_encoder"])
+    parser.add_argument("--variants", nargs="+", default=["transformers", "fused_global", "fused", "cudnn_benchmark"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--kernels", type=Path, help="write the profiler tables here")
@@ -165,10 +182,7 @@ def main() -> None:
     }
     kernels = []
     for variant in args.variants:
-        if variant == "split_encoder":
-            patch_encoder_attention(model)
-        elif variant != "baseline":
-            raise SystemExit(f"unknown variant {variant}")
+        apply_variant(model, variant)
         rows = []
         for size in args.batch_sizes:
             engine.vision_batch_size = size
@@ -193,7 +207,8 @@ def main() -> None:
             f"{utilisation:.0%} of the matmul ceiling; ms/page " + ", ".join(f"{k} {v:.1f}" for k, v in split.items()),
             flush=True,
         )
-        kernels.append(f"== {variant} (vbs={best['vision_batch_size']}) ==\n{top_kernels(engine, inputs)}")
+        if variant in (args.variants[0], args.variants[-1]):
+            kernels.append(f"== {variant} (vbs={best['vision_batch_size']}) ==\n{top_kernels(engine, inputs)}")
         results[variant] = {
             "rows": rows,
             "tflop_per_page": flops / 1e12,
