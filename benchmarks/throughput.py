@@ -514,10 +514,10 @@ def run_engine(bench: Bench, images: list[Any], prompt: str) -> None:
 
 
 def run_vision(bench: Bench, images: list[Any], prompt: str) -> list[dict[str, Any]]:
-    """Vision encoding alone (``_embed``) in micro-batches of 2 and 4 pages."""
+    """Vision encoding alone (``_embed``) in micro-batches of 2 pages and of ``--vision-batch-size``."""
     results = []
     pages = images[: bench.args.vision_pages]
-    for vision_batch in (2, 4):
+    for vision_batch in sorted({2, bench.args.vision_batch_size}):
         entry: dict[str, Any] = {"vision_batch_size": vision_batch, "pages": len(pages)}
         reason = bench.skip_reason(None)
         if reason:
@@ -761,6 +761,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hbm-gbs", type=float, help="HBM bandwidth in GB/s for the bound (default 3350, H100 SXM)")
     parser.add_argument("--device", help="cuda, cuda:1, cpu; default cuda when available")
     parser.add_argument("--time-budget-s", type=float, default=480.0)
+    parser.add_argument(
+        "--paths",
+        nargs="+",
+        choices=["naive", "engine", "batched_generate"],
+        default=["naive", "engine", "batched_generate"],
+        help="which decoding paths to run (the vision timing and the bound always run)",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path, help="PNG of pages/s against batch size (needs matplotlib and --json)")
     args = parser.parse_args(argv)
@@ -833,6 +840,7 @@ def main(argv: list[str] | None = None) -> None:
         "batch_sizes": args.batch_sizes,
         "engine_batch_sizes": args.engine_batch_sizes,
         "vision_batch_size": args.vision_batch_size,
+        "paths": args.paths,
         "time_budget_s": args.time_budget_s,
         "dtype": str(holder.dtype),
         "attn_implementation": getattr(model.config.text_config, "_attn_implementation", None),
@@ -874,9 +882,12 @@ def main(argv: list[str] | None = None) -> None:
     if not bench.cuda:
         result["notes"].append("not on a GPU: the bound assumes HBM bandwidth and means nothing here")
     bench.save()
-    run_naive(bench, holder, images, prompt)
-    run_engine(bench, images, prompt)
-    run_batched_generate(bench, holder, images, prompt)
+    if "naive" in args.paths:
+        run_naive(bench, holder, images, prompt)
+    if "engine" in args.paths:
+        run_engine(bench, images, prompt)
+    if "batched_generate" in args.paths:
+        run_batched_generate(bench, holder, images, prompt)
     holder.close()
     bench.save()
     if args.plot:

@@ -385,7 +385,7 @@ class TransformersEngine(OCREngine):
             return current  # (sized before: free memory now excludes its own cache)
         self._decoder = None  # free the old cache before the new one is allocated
         self._decoder_wanted = wanted
-        slots = fit_slots(model, wanted, room + self.max_new_tokens + 1)
+        slots = fit_slots(model, wanted, room + self.max_new_tokens + 1, self.vision_batch_size)
         whitelist = [i for i in tokenizer.convert_tokens_to_ids(list(TABLE_CELL_TOKENS)) if i != tokenizer.unk_token_id]
         self._decoder = SlotDecoder(
             model=model,
