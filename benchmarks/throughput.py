@@ -754,7 +754,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--naive-new-tokens", type=int, default=200, help="naive decode measured at this length")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 32, 64, 128])
     parser.add_argument("--engine-batch-sizes", type=int, nargs="+", default=[64, 128, 256])
-    parser.add_argument("--vision-batch-size", type=int, default=2)
+    parser.add_argument("--vision-batch-size", type=int, default=16, help="the engine's GPU default")
     parser.add_argument("--vision-pages", type=int, help="pages for the vision timing (default 16, at most --pages)")
     parser.add_argument("--warmup-pages", type=int, default=2)
     parser.add_argument("--copy-gib", type=float, default=4.0, help="size of the bandwidth copy on the GPU")

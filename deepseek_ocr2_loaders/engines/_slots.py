@@ -329,46 +329,61 @@ def _right_aligned(generated: torch.Tensor, counts: torch.Tensor, width: int = 1
 
 
 def page_prompts(
-    engine: Any, images: list[Any], prompt: str, micro_batch: int, stats: dict[str, float], *, ahead: int = 4
+    engine: Any, images: list[Any], prompt: str, micro_batch: int, stats: dict[str, float]
 ) -> Iterator[PagePrompt]:
     """Encode pages lazily, ``micro_batch`` at a time through the vision towers, one prompt per page.
 
-    The processor's CPU work (resize, crop, normalise) runs on worker threads up to
-    ``ahead`` micro-batches in advance, so the GPU does not wait for it; the bound keeps
-    host memory flat. A micro-batch is left-padded; each page keeps only its own tokens,
-    so its prompt is exactly what it would be alone.
+    The processor's CPU work (resize, crop, normalise) runs page by page on worker threads
+    (PIL and NumPy release the GIL), up to two micro-batches ahead, so the GPU does not wait
+    for it and host memory stays bounded. Each page keeps its own unpadded prompt: a
+    micro-batch shares only the vision towers, its pixels concatenated on the device.
     """
+    import os
     import time
     from collections import deque
     from concurrent.futures import Future, ThreadPoolExecutor
 
     model = engine._acquire().model
     image_token = model.config.image_token_id
-    starts = iter(range(0, len(images), micro_batch))
-    with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="ocr-preprocess") as pool:
+    embed = model.get_input_embeddings()
+    upcoming = iter(range(len(images)))
+    workers = min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr-preprocess") as pool:
         queued: deque[tuple[int, Future[Any]]] = deque()
 
-        def submit() -> None:
-            start = next(starts, None)
-            if start is not None:
-                queued.append((start, pool.submit(engine.encode, images[start : start + micro_batch], prompt)))
+        def fill() -> None:
+            while len(queued) < 2 * micro_batch and (index := next(upcoming, None)) is not None:
+                queued.append((index, pool.submit(engine.encode, [images[index]], prompt)))
 
-        for _ in range(ahead):
-            submit()
+        fill()
         while queued:
-            start, future = queued.popleft()
-            submit()
-            inputs = future.result()
             begun = time.perf_counter()
-            input_ids = inputs["input_ids"].to(engine.device)
-            embeds = engine._embed(model, inputs, input_ids)
-            mask = inputs["attention_mask"].to(engine.device).bool()
+            batch = [
+                (index, future.result())
+                for index, future in (queued.popleft() for _ in range(min(micro_batch, len(queued))))
+            ]
+            fill()
+            stats["preprocess_wait_s"] = stats.get("preprocess_wait_s", 0.0) + time.perf_counter() - begun
+            begun = time.perf_counter()
+            locals_ = [
+                engine._to_device(inputs["pixel_values_local"]) for _, inputs in batch if "pixel_values_local" in inputs
+            ]
+            features = engine.image_features(
+                model,
+                torch.cat([engine._to_device(inputs["pixel_values"]) for _, inputs in batch]),
+                torch.cat(locals_) if locals_ else None,
+                [int(inputs["num_local_patches"][0]) for _, inputs in batch],
+            )
+            prompts = []
+            for (index, inputs), feature in zip(batch, features, strict=True):
+                ids = inputs["input_ids"][0].to(engine.device)
+                mask = (ids == image_token).unsqueeze(-1)
+                embeds = embed(ids).masked_scatter(mask, feature.to(engine.dtype))
+                prompts.append(PagePrompt(index, ids, embeds, int(feature.shape[0])))
             if engine.device.type == "cuda":
                 torch.cuda.synchronize()
             stats["vision_s"] = stats.get("vision_s", 0.0) + time.perf_counter() - begun
-            for row in range(input_ids.shape[0]):
-                ids = input_ids[row][mask[row]]
-                yield PagePrompt(start + row, ids, embeds[row][mask[row]], int((ids == image_token).sum()))
+            yield from prompts
 
 
 VISION_BYTES_PER_PAGE = 0.4 * 2**30

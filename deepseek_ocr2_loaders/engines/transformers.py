@@ -78,10 +78,12 @@ class TransformersEngine(OCREngine):
         dtype: ``"bfloat16"``, ``"float16"``, ``"float32"``; default bf16 on CUDA, fp32 on CPU.
         attn_implementation: ``"sdpa"`` (default) or ``"flash_attention_2"`` for the
             language model (needs the ``flash`` extra).
-        max_batch_size: Pages decoded together in one ``generate`` call.
-        vision_batch_size: Pages whose views are encoded together. The SAM tower builds a
-            12 x 4096 x 4096 attention bias per 1024 view, so a page with 6 crops needs
-            about 3 GiB during encoding; keep this small.
+        max_batch_size: Pages decoded together: slots in flight (``decode="slots"``; fewer
+            when free GPU memory holds fewer) or one ``model.generate`` batch. Default 128 on
+            a GPU (7.0 pages/s on an H100; 256 gives 7.9), 16 on a CPU.
+        vision_batch_size: Pages whose views go through the vision towers together, about
+            0.4 GiB of GPU memory each. Default 16 on a GPU (35 ms/page on an H100, against
+            72 ms at 2), 2 on a CPU.
         max_new_tokens: Token budget per page (the model card uses 8192).
         ngram_size: Length of the n-grams that may not repeat...
         ngram_window: ...inside this many recent tokens (``<td>``/``</td>`` exempt).
@@ -111,8 +113,8 @@ class TransformersEngine(OCREngine):
         device: str | None = None,
         dtype: str | None = None,
         attn_implementation: str = "sdpa",
-        max_batch_size: int = 16,
-        vision_batch_size: int = 2,
+        max_batch_size: int | None = None,
+        vision_batch_size: int | None = None,
         max_new_tokens: int = 8192,
         ngram_size: int = 20,
         ngram_window: int = 90,
@@ -125,6 +127,12 @@ class TransformersEngine(OCREngine):
     ) -> None:
         import torch
 
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        gpu = self.device.type == "cuda"
+        if max_batch_size is None:
+            max_batch_size = 128 if gpu else 16
+        if vision_batch_size is None:
+            vision_batch_size = 16 if gpu else 2
         for label, value, low in (
             ("max_batch_size", max_batch_size, 1),
             ("vision_batch_size", vision_batch_size, 1),
@@ -146,8 +154,7 @@ class TransformersEngine(OCREngine):
                     "pip install 'deepseek-ocr2-loaders[flash]'"
                 ) from exc
         self.model_id = str(model)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        default_dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        default_dtype = torch.bfloat16 if gpu else torch.float32
         try:
             self.dtype = getattr(torch, dtype) if dtype else default_dtype
         except AttributeError as exc:
@@ -420,30 +427,41 @@ class TransformersEngine(OCREngine):
     def _to_device(self, pixels: torch.Tensor) -> torch.Tensor:
         return pixels.to(self.device, non_blocking=pixels.is_pinned()).to(self.dtype)
 
-    def _embed(self, model: Any, inputs: Any, input_ids: torch.Tensor) -> torch.Tensor:
-        """Token embeddings with each page's image features scattered in.
+    def image_features(
+        self, model: Any, pixel_values: torch.Tensor, pixel_values_local: torch.Tensor | None, crops: list[int]
+    ) -> list[torch.Tensor]:
+        """Each page's vision features (crops, global view, separator), on the device.
 
-        Pages are encoded ``vision_batch_size`` at a time through the model's own
-        ``get_image_features``, so the vision towers never see the whole batch at once.
+        Pages go through the model's own ``get_image_features`` ``vision_batch_size`` at a
+        time, so the vision towers never see more than that many pages at once.
         """
-        import torch
-
-        embeds = model.get_input_embeddings()(input_ids)
-        pixel_values = inputs["pixel_values"]
-        local = inputs.get("pixel_values_local")
-        crops = [int(n) for n in inputs["num_local_patches"]]
-        features = []
+        features: list[torch.Tensor] = []
         for start in range(0, len(crops), self.vision_batch_size):
             stop = start + self.vision_batch_size
             first, last = sum(crops[:start]), sum(crops[:stop])
-            chunk_local = None if local is None or first == last else self._to_device(local[first:last])
             out = model.get_image_features(
-                pixel_values=self._to_device(pixel_values[start:stop]),
-                pixel_values_local=chunk_local,
+                pixel_values=pixel_values[start:stop],
+                pixel_values_local=None
+                if pixel_values_local is None or first == last
+                else pixel_values_local[first:last],
                 num_local_patches=crops[start:stop],
                 return_dict=True,
             )
             features.extend(out.pooler_output)
+        return features
+
+    def _embed(self, model: Any, inputs: Any, input_ids: torch.Tensor) -> torch.Tensor:
+        """Token embeddings of a padded batch with each page's image features scattered in."""
+        import torch
+
+        embeds = model.get_input_embeddings()(input_ids)
+        local = inputs.get("pixel_values_local")
+        features = self.image_features(
+            model,
+            self._to_device(inputs["pixel_values"]),
+            None if local is None else self._to_device(local),
+            [int(n) for n in inputs["num_local_patches"]],
+        )
         flat = torch.cat(features, dim=0).to(embeds.dtype)
         mask = (input_ids == model.config.image_token_id).unsqueeze(-1)
         merged: torch.Tensor = embeds.masked_scatter(mask, flat)

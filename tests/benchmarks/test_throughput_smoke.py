@@ -35,6 +35,8 @@ def test_throughput_script_measures_every_path_at_a_fixed_length(tmp_path: Path)
         "2",
         "--engine-batch-sizes",
         "2",
+        "--vision-batch-size",
+        "4",
         "--json",
         str(out),
     ]
@@ -55,7 +57,7 @@ def test_throughput_script_measures_every_path_at_a_fixed_length(tmp_path: Path)
     assert by_path["engine"]["pages"] == 4  # 3 pages rounded up to full batches of 2
     assert by_path["engine"]["output_tokens"] == 4 * 3
 
-    assert [v["status"] for v in result["vision_encode"]] == ["ok", "ok"]
+    assert [(v["vision_batch_size"], v["status"]) for v in result["vision_encode"]] == [(2, "ok"), (4, "ok")]
     assert all(v["ms_per_page"] > 0 for v in result["vision_encode"])
     bound = result["bound"]
     assert bound["kv_bytes_per_token"] == 2 * 2 * 2 * 16 * 4  # tiny: 2 layers, 2 kv heads, head_dim 16, fp32

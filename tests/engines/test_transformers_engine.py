@@ -136,6 +136,13 @@ def test_bad_options_raise_config_error(kwargs):
         TransformersEngine("x", **kwargs)
 
 
+@pytest.mark.parametrize(("device", "slots", "vision"), [("cuda", 128, 16), ("cpu", 16, 2)])
+def test_batch_defaults_follow_the_device(device, slots, vision):
+    engine = TransformersEngine("x", device=device)  # nothing loads until the first page
+    assert (engine.batch_size, engine.vision_batch_size) == (slots, vision)
+    assert TransformersEngine("x", device=device, max_batch_size=3).batch_size == 3
+
+
 def test_flash_attention_without_flash_attn_names_the_extra():
     pytest.importorskip("torch")
     try:

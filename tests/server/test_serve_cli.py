@@ -29,7 +29,7 @@ def test_defaults():
         "serve",
         "127.0.0.1",
         8000,
-        16,
+        None,  # the engine's default: 128 on a GPU, 16 on a CPU
         8192,
         10.0,
     )
