@@ -18,9 +18,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local checkpoint folder")
     parser.add_argument("--device", help="cuda, cuda:1, cpu... (default: cuda when available)")
     parser.add_argument("--dtype", help="bfloat16, float16 or float32 (default: bf16 on CUDA, fp32 on CPU)")
-    parser.add_argument(
-        "--batch-size", type=int, help="pages decoded together (default: 128 on a GPU, 16 on a CPU)"
-    )
+    parser.add_argument("--batch-size", type=int, help="pages decoded together (default: 128 on a GPU, 16 on a CPU)")
     parser.add_argument("--max-new-tokens", type=int, default=8192, help="token budget per page (default: 8192)")
 
 
