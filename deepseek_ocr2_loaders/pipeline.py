@@ -21,6 +21,7 @@ from .cache import PageCache, open_cache, page_key
 from .engines.base import OCREngine
 from .errors import ConfigError, EngineError, InputError
 from .policies import OnError, RetryPolicy, check_on_error
+from .prefetch import one_ahead
 from .prompts import resolve_prompt
 from .results import DocumentInfo, unopened_document
 from .sources import open_source, parse_page_spec
@@ -111,8 +112,9 @@ def convert(
         ...     print(page.page_number, page.status, page.markdown[:60])
     """
     run = _Run.start(engine, options, prompt, dpi, cache, on_error, retry, optical_compression)
+    batches = one_ahead(run.batches(_as_sources(source), pages=pages, password=password), name="ocr-render")
     try:
-        for batch in run.batches(_as_sources(source), pages=pages, password=password):
+        for batch in batches:
             steps = run.steps(batch)
             try:
                 call = next(steps)
@@ -121,6 +123,7 @@ def convert(
             except StopIteration as done:
                 yield from done.value
     finally:
+        batches.close()
         run.close()
 
 
@@ -138,7 +141,7 @@ async def aconvert(
     optical_compression: bool = False,
     **options: Any,
 ) -> AsyncIterator[PageResult]:
-    """Async :func:`convert`: pages are read with ``engine.agenerate`` and rendered in a worker thread.
+    """Async :func:`convert`: pages are read with ``engine.agenerate`` and rendered on a worker thread.
 
     Works inside a running event loop (it never starts one). Arguments, results and errors
     are those of :func:`convert`; both drive the same batch steps.
@@ -148,7 +151,7 @@ async def aconvert(
         ...     print(page.page_number, page.markdown[:60])
     """
     run = _Run.start(engine, options, prompt, dpi, cache, on_error, retry, optical_compression)
-    batches = run.batches(_as_sources(source), pages=pages, password=password)
+    batches = one_ahead(run.batches(_as_sources(source), pages=pages, password=password), name="ocr-render")
     try:
         while (batch := await asyncio.to_thread(next, batches, None)) is not None:
             steps = run.steps(batch)
@@ -160,7 +163,7 @@ async def aconvert(
                 for result in done.value:
                     yield result
     finally:
-        batches.close()
+        await asyncio.to_thread(batches.close)  # joins the render thread: not on the event loop
         run.close()
 
 
