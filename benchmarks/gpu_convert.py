@@ -43,6 +43,22 @@ def long_document(sources: list[Path], pages: int, path: Path) -> Path:
     return path
 
 
+def timed(engine: TransformersEngine) -> list[float]:
+    """Seconds of each ``engine.generate`` call from now on (the rest of ``convert`` is outside)."""
+    seconds: list[float] = []
+    generate = engine.generate
+
+    def wrapper(images: list, prompt: str) -> list:
+        begun = time.perf_counter()
+        try:
+            return generate(images, prompt)
+        finally:
+            seconds.append(time.perf_counter() - begun)
+
+    engine.generate = wrapper  # type: ignore[method-assign]
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pdf", type=Path, help="one PDF to cycle (default: every PDF in tests/data/real-pdfs)")
@@ -87,6 +103,7 @@ def main() -> None:
         list(convert(document, engine=engine, pages=[0, 1], cache=False))  # warm-up: kernels, CUDA graph
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+        in_engine = timed(engine)
         started = time.perf_counter()
         pages = list(convert(document, engine=engine, cache=False))
         torch.cuda.synchronize()
@@ -105,6 +122,9 @@ def main() -> None:
             "finish_reasons": dict(collections.Counter(str(p.finish_reason) for p in pages)),
             "statuses": dict(collections.Counter(p.status.value for p in pages)),
             "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+            "engine_generate_s": round(sum(in_engine), 2),
+            "engine_calls": len(in_engine),
+            "engine_last_stats": engine.last_stats,
         }
         engine.close()
         runs.append(run)
