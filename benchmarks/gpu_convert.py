@@ -59,6 +59,28 @@ def timed(engine: TransformersEngine) -> list[float]:
     return seconds
 
 
+def direct(engine: TransformersEngine, document: Path) -> dict[str, object]:
+    """``engine.generate`` on every page of ``document`` rendered beforehand: the engine alone."""
+    from deepseek_ocr2_loaders.prompts import resolve_prompt
+    from deepseek_ocr2_loaders.sources import open_source
+
+    with open_source(document) as source:
+        images = [source.load_page(index).image for index in range(source.total_pages)]
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    outputs = engine.generate(images, resolve_prompt("markdown"))
+    torch.cuda.synchronize()
+    elapsed = time.perf_counter() - started
+    return {
+        "pages": len(outputs),
+        "seconds": round(elapsed, 2),
+        "pages_per_s": round(len(outputs) / elapsed, 3),
+        "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+        "engine_last_stats": engine.last_stats,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pdf", type=Path, help="one PDF to cycle (default: every PDF in tests/data/real-pdfs)")
@@ -67,6 +89,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, nargs="+", help="max_batch_size values (default: the engine's)")
     parser.add_argument("--vision-batch-size", type=int, help="default: the engine's")
+    parser.add_argument(
+        "--direct", action="store_true", help="also time engine.generate alone on the same pages, pre-rendered"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -126,6 +151,8 @@ def main() -> None:
             "engine_calls": len(in_engine),
             "engine_last_stats": engine.last_stats,
         }
+        if args.direct:
+            run["direct"] = direct(engine, document)
         engine.close()
         runs.append(run)
         print(json.dumps(run), flush=True)

@@ -390,6 +390,7 @@ class TransformersEngine(OCREngine):
             and current.max_new_tokens == self.max_new_tokens
         ):
             return current  # (sized before: free memory now excludes its own cache)
+        del current
         self._decoder = None  # free the old cache before the new one is allocated
         self._decoder_wanted = wanted
         slots = fit_slots(model, wanted, room + self.max_new_tokens + 1, self.vision_batch_size)
