@@ -209,16 +209,14 @@ class SlotDecoder:
         self._graph.replay()
 
     def _state(self) -> list[torch.Tensor]:
-        return [
-            self.tokens,
-            self.recent,
-            self.generated,
-            self.counts,
-            self.finished,
-            self.cache.positions,
-            *self.cache.keys,
-            *self.cache.values,
-        ]
+        """What a step changes, less the KV cache, for undoing the warm-up steps before capture.
+
+        The cache needs no undo: a step writes each slot's keys and values at its position
+        before attending, and attends only up to that position, so what the warm-up wrote
+        past the restored positions is overwritten before it is ever read. (Copying the
+        cache would briefly double the largest allocation of all.)
+        """
+        return [self.tokens, self.recent, self.generated, self.counts, self.finished, self.cache.positions]
 
     # -- prefill and the host loop ---------------------------------------------------------
 
