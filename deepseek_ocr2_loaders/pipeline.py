@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple, Union, cast
 
@@ -152,8 +153,14 @@ async def aconvert(
     """
     run = _Run.start(engine, options, prompt, dpi, cache, on_error, retry, optical_compression)
     batches = one_ahead(run.batches(_as_sources(source), pages=pages, password=password), name="ocr-render")
+    fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr-fetch")
+    fetch: Future[list[PendingPage] | None] | None = None
     try:
-        while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+        while True:
+            fetch = fetcher.submit(next, batches, None)
+            batch = await asyncio.wrap_future(fetch)
+            if batch is None:
+                break
             steps = run.steps(batch)
             try:
                 call = next(steps)
@@ -163,8 +170,21 @@ async def aconvert(
                 for result in done.value:
                     yield result
     finally:
-        await asyncio.to_thread(batches.close)  # joins the render thread: not on the event loop
-        run.close()
+        try:  # off the event loop: it waits for the render in hand
+            await asyncio.to_thread(_close_after, fetch, batches)
+        finally:
+            fetcher.shutdown(wait=False)
+            run.close()
+
+
+def _close_after(fetch: Future[Any] | None, batches: Generator[Any, None, None]) -> None:
+    """Close ``batches`` once the fetch in flight has returned (a running generator cannot be closed).
+
+    A cancelled :func:`aconvert` leaves its last ``next`` running on the fetch thread.
+    """
+    if fetch is not None:
+        wait([fetch])
+    batches.close()
 
 
 def _call(call: EngineCall) -> Answer:

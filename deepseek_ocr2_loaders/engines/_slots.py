@@ -346,12 +346,13 @@ def page_prompts(
     embed = model.get_input_embeddings()
     upcoming = iter(range(len(images)))
     workers = min(8, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr-preprocess") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr-preprocess")
+    try:
         queued: deque[tuple[int, Future[Any]]] = deque()
 
         def fill() -> None:
             while len(queued) < 2 * micro_batch and (index := next(upcoming, None)) is not None:
-                queued.append((index, pool.submit(engine.encode, [images[index]], prompt)))
+                queued.append((index, pool.submit(engine.encode, [images[index]], prompt, pin=True)))
 
         fill()
         while queued:
@@ -382,17 +383,23 @@ def page_prompts(
                 torch.cuda.synchronize()
             stats["vision_s"] = stats.get("vision_s", 0.0) + time.perf_counter() - begun
             yield from prompts
+    finally:  # stopped early or failed: drop the pages not started, wait for the running ones
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 VISION_BYTES_PER_PAGE = 0.4 * 2**30
-"""GPU working memory of one page in the vision towers (bf16, 6 crops; measured on an H100)."""
+"""GPU working memory of one page in the vision towers (bf16, 6 crops; measured on an H100).
+
+Scaled by the element size for other dtypes.
+"""
 
 
 def fit_slots(model: Any, wanted: int, length: int, vision_pages: int = 0) -> int:
     """Slots whose KV cache fits in 80% of the free GPU memory left after the vision towers' share.
 
-    ``vision_pages`` pages are encoded together while slots decode, so their working memory
-    is set aside first. All of ``wanted`` on a CPU.
+    Free memory includes what PyTorch's allocator holds unused (an old decoder's cache, the
+    last vision batch). ``vision_pages`` pages are encoded together while slots decode, so
+    their working memory is set aside first. All of ``wanted`` on a CPU.
     """
     param = next(model.parameters())
     if param.device.type != "cuda":
@@ -401,7 +408,9 @@ def fit_slots(model: Any, wanted: int, length: int, vision_pages: int = 0) -> in
     head_dim = config.hidden_size // config.num_attention_heads
     per_slot = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * length * param.element_size()
     free, _ = torch.cuda.mem_get_info(param.device)
-    fitting = max(1, int((free - vision_pages * VISION_BYTES_PER_PAGE) * 0.8 // per_slot))
+    free += torch.cuda.memory_reserved(param.device) - torch.cuda.memory_allocated(param.device)  # ours, cached
+    vision = vision_pages * VISION_BYTES_PER_PAGE * param.element_size() / 2
+    fitting = max(1, int((free - vision) * 0.8 // per_slot))
     if fitting < wanted:
         logger.warning("GPU memory holds %d decode slots, not the %d asked for", fitting, wanted)
     return min(wanted, fitting)

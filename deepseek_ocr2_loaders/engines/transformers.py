@@ -80,7 +80,7 @@ class TransformersEngine(OCREngine):
             language model (needs the ``flash`` extra).
         max_batch_size: Pages decoded together: slots in flight (``decode="slots"``; fewer
             when free GPU memory holds fewer) or one ``model.generate`` batch. Default 128 on
-            a GPU (7.2 pages/s on an H100; 256 gives 8.3), 16 on a CPU.
+            a GPU with ``decode="slots"`` (7.2 pages/s on an H100; 256 gives 8.3), else 16.
         vision_batch_size: Pages whose views go through the vision towers together, about
             0.4 GiB of GPU memory each. Default 16 on a GPU (35 ms/page on an H100, against
             72 ms at 2), 2 on a CPU.
@@ -129,8 +129,8 @@ class TransformersEngine(OCREngine):
 
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         gpu = self.device.type == "cuda"
-        if max_batch_size is None:
-            max_batch_size = 128 if gpu else 16
+        if max_batch_size is None:  # model.generate pads and grows its cache: keep its batches small
+            max_batch_size = 128 if gpu and decode == "slots" else 16
         if vision_batch_size is None:
             vision_batch_size = 16 if gpu else 2
         for label, value, low in (
@@ -409,23 +409,26 @@ class TransformersEngine(OCREngine):
         )
         return self._decoder
 
-    def encode(self, images: list[Image.Image], prompt: str) -> Any:
+    def encode(self, images: list[Image.Image], prompt: str, *, pin: bool = False) -> Any:
         """Processor inputs for a batch: ``BOS + prompt`` per page, ``<image>`` expanded, left-padded.
 
-        Thread-safe and CPU-only, so the slot decoder runs it on worker threads ahead of the GPU.
+        Thread-safe and CPU-only, so the slot decoder runs it on worker threads ahead of the
+        GPU. ``pin`` page-locks the pixels on CUDA: their copy to the GPU is then faster and
+        does not block (worth it for the few pages in flight, not for a large batch).
         """
         processor = self._acquire().processor
         text = f"{processor.tokenizer.bos_token}{prompt}"
         inputs = processor(
             images=images, text=[text] * len(images), padding=True, add_special_tokens=False, return_tensors="pt"
         )
-        if self.device.type == "cuda":  # page-locked: the copy to the GPU is twice as fast and does not block
+        if pin and self.device.type == "cuda":
             for key in ("pixel_values", "pixel_values_local"):
                 if key in inputs:
                     inputs[key] = inputs[key].pin_memory()
         return inputs
 
     def _to_device(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels on the engine's device in its dtype (a no-op for pixels already there)."""
         return pixels.to(self.device, non_blocking=pixels.is_pinned()).to(self.dtype)
 
     def image_features(
@@ -434,17 +437,17 @@ class TransformersEngine(OCREngine):
         """Each page's vision features (crops, global view, separator), on the device.
 
         Pages go through the model's own ``get_image_features`` ``vision_batch_size`` at a
-        time, so the vision towers never see more than that many pages at once.
+        time, so the vision towers never see more than that many pages at once; pixels
+        still on the host are moved a slice at a time.
         """
         features: list[torch.Tensor] = []
         for start in range(0, len(crops), self.vision_batch_size):
             stop = start + self.vision_batch_size
             first, last = sum(crops[:start]), sum(crops[:stop])
+            local = None if pixel_values_local is None or first == last else pixel_values_local[first:last]
             out = model.get_image_features(
-                pixel_values=pixel_values[start:stop],
-                pixel_values_local=None
-                if pixel_values_local is None or first == last
-                else pixel_values_local[first:last],
+                pixel_values=self._to_device(pixel_values[start:stop]),
+                pixel_values_local=None if local is None else self._to_device(local),
                 num_local_patches=crops[start:stop],
                 return_dict=True,
             )
@@ -458,10 +461,7 @@ class TransformersEngine(OCREngine):
         embeds = model.get_input_embeddings()(input_ids)
         local = inputs.get("pixel_values_local")
         features = self.image_features(
-            model,
-            self._to_device(inputs["pixel_values"]),
-            None if local is None else self._to_device(local),
-            [int(n) for n in inputs["num_local_patches"]],
+            model, inputs["pixel_values"], local, [int(n) for n in inputs["num_local_patches"]]
         )
         flat = torch.cat(features, dim=0).to(embeds.dtype)
         mask = (input_ids == model.config.image_token_id).unsqueeze(-1)

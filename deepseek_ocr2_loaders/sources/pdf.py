@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ from PIL import Image
 from ..errors import DeepSeekOCR2Error, EmptyInputError, EncryptedPDFError, InputError, PDFOpenError
 from .base import DocumentSource, SourcePage
 
-__all__ = ["MAX_RENDER_PIXELS", "PdfSource"]
+__all__ = ["MAX_RENDER_PIXELS", "MUPDF_LOCK", "PdfSource"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,14 @@ MAX_RENDER_PIXELS = 20_000_000
 
 At 144 DPI a Letter page is about 2 MP, so only posters and huge scans reach the cap; 20 MP
 RGB is 60 MB, and the model downsizes pages to 1024 px tiles anyway.
+"""
+
+MUPDF_LOCK = threading.RLock()
+"""Held around every call into PyMuPDF, which does not support use from several threads.
+
+``convert`` renders on a worker thread while, for example, :func:`summarize_pages` reads
+text layers on the caller's; PyMuPDF holds the GIL while it works, so the lock costs no
+parallelism.
 """
 
 # PyMuPDF raises its own RuntimeError subclasses (FileDataError, EmptyFileError), plain
@@ -91,6 +100,10 @@ class PdfSource(DocumentSource):
     ) -> None:
         super().__init__(name=name, path=path, data=data)
         self.dpi = dpi
+        with MUPDF_LOCK:
+            self._open(name, path, data, password)
+
+    def _open(self, name: str, path: Path | None, data: bytes | None, password: str | None) -> None:
         with _pymupdf_errors(name):
             if path is not None:
                 doc = pymupdf.open(path, filetype="pdf")
@@ -128,7 +141,7 @@ class PdfSource(DocumentSource):
             PageRangeError: ``index`` is not a page of the document.
         """
         self._check_page(index)
-        with _pymupdf_errors(self.name, page=index):
+        with MUPDF_LOCK, _pymupdf_errors(self.name, page=index):
             page = self._doc.load_page(index)
             rect = page.rect  # already rotated by /Rotate: the size as displayed
             if rect.is_empty:
@@ -157,7 +170,8 @@ class PdfSource(DocumentSource):
         return capped
 
     def _close(self) -> None:
-        self._doc.close()
+        with MUPDF_LOCK:
+            self._doc.close()
 
 
 def _pixels(rect: pymupdf.Rect, zoom: float) -> int:

@@ -136,9 +136,12 @@ def test_bad_options_raise_config_error(kwargs):
         TransformersEngine("x", **kwargs)
 
 
-@pytest.mark.parametrize(("device", "slots", "vision"), [("cuda", 128, 16), ("cpu", 16, 2)])
-def test_batch_defaults_follow_the_device(device, slots, vision):
-    engine = TransformersEngine("x", device=device)  # nothing loads until the first page
+@pytest.mark.parametrize(
+    ("device", "decode", "slots", "vision"),
+    [("cuda", "slots", 128, 16), ("cuda", "generate", 16, 16), ("cpu", "slots", 16, 2)],
+)
+def test_batch_defaults_follow_the_device(device, decode, slots, vision):
+    engine = TransformersEngine("x", device=device, decode=decode)  # nothing loads until the first page
     assert (engine.batch_size, engine.vision_batch_size) == (slots, vision)
     assert TransformersEngine("x", device=device, max_batch_size=3).batch_size == 3
 

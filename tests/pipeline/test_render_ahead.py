@@ -128,3 +128,30 @@ def test_aconvert_renders_ahead_the_same_way(six_pages, rendered):
 
     assert asyncio.run(read()) == list(range(6))
     assert engine.seen == [4, 6, 6]
+
+
+def test_cancelling_aconvert_mid_render_cancels_cleanly(six_pages, monkeypatch):
+    original = PdfSource.load_page
+
+    def slow(self, index):
+        time.sleep(0.3)
+        return original(self, index)
+
+    monkeypatch.setattr(PdfSource, "load_page", slow)
+    engine = ScriptedEngine(lambda image, prompt: "text", batch_size=2)
+    got = []
+
+    async def read():
+        async for page in aconvert(six_pages, engine=engine, cache=False):
+            got.append(page.page)
+
+    async def cancel_after_the_first_page():
+        task = asyncio.create_task(read())
+        assert await asyncio.to_thread(wait_for, lambda: len(got) >= 1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_after_the_first_page())
+    assert 1 <= len(got) < 6
+    assert not any(t.name.startswith(("ocr-render", "ocr-fetch")) for t in threading.enumerate())
