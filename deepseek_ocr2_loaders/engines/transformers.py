@@ -80,7 +80,7 @@ class TransformersEngine(OCREngine):
             language model (needs the ``flash`` extra).
         max_batch_size: Pages decoded together: slots in flight (``decode="slots"``; fewer
             when free GPU memory holds fewer) or one ``model.generate`` batch. Default 128 on
-            a GPU with ``decode="slots"`` (7.2 pages/s on an H100; 256 gives 8.3), else 16.
+            a GPU with ``decode="slots"`` (7.2 pages/s on an H100; 256 gives 8.2), else 16.
         vision_batch_size: Pages whose views go through the vision towers together, about
             0.4 GiB of GPU memory each. Default 16 on a GPU (35 ms/page on an H100, against
             72 ms at 2), 2 on a CPU.
