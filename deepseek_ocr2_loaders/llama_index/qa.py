@@ -6,6 +6,7 @@ so LlamaIndex and LangChain send the same prompt for the same question.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -50,13 +51,30 @@ class LongContextQueryEngine(CustomQueryEngine):
             ConfigError: ``page_images`` with an LLM that is not a chat model (its ``chat``
                 would flatten the message to text and drop the images).
         """
+        context = self._context(query_str)
+        if context.images:
+            answer = self.llm.chat([_message(context)]).message.content or ""
+        else:
+            answer = self.llm.complete(context.prompt).text
+        return _response(answer, context)
+
+    async def acustom_query(self, query_str: str) -> Response:
+        """Async :meth:`custom_query`: ranking and rendering on a thread, the LLM through its async API."""
+        context = await asyncio.to_thread(self._context, query_str)
+        if context.images:
+            answer = (await self.llm.achat([_message(context)])).message.content or ""
+        else:
+            answer = (await self.llm.acomplete(context.prompt)).text
+        return _response(answer, context)
+
+    def _context(self, query_str: str) -> QAContext:
         if self.page_images is not None and not self.llm.metadata.is_chat_model:
             name = self.llm.metadata.model_name
             raise ConfigError(f"page_images needs a chat model that reads images; {name} is not a chat model")
         rank = None
         if self.embed_model is not None:
             rank = embedding_ranker(self.embed_model.get_query_embedding, self.embed_model.get_text_embedding_batch)
-        context = build_context(
+        return build_context(
             query_str,
             self.pages,
             token_budget=self.token_budget,
@@ -64,15 +82,15 @@ class LongContextQueryEngine(CustomQueryEngine):
             count=self.count_tokens,
             page_images=self.page_images,
         )
-        if context.images:
-            answer = self.llm.chat([_message(context)]).message.content or ""
-        else:
-            answer = self.llm.complete(context.prompt).text
-        cited = answer_pages(answer)
-        return Response(
-            response=answer,
-            metadata={"pages": list(cited or context.pages_used), "context_pages": list(context.pages_used)},
-        )
+
+
+def _response(answer: str, context: QAContext) -> Response:
+    """The answer with the pages it cites (or, citing none, the pages in its context)."""
+    cited = answer_pages(answer)
+    return Response(
+        response=answer,
+        metadata={"pages": list(cited or context.pages_used), "context_pages": list(context.pages_used)},
+    )
 
 
 def _message(context: QAContext) -> ChatMessage:

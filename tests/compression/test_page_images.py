@@ -7,6 +7,7 @@ here): the tests check what each framework would send, not what a model would an
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import math
@@ -210,3 +211,14 @@ def test_an_answer_in_content_blocks_is_read_as_its_text(summaries, images):
     qa = LongContextQA(summaries, RunnableLambda(lambda _: reply), page_images=images)
     result = qa.invoke({"question": QUESTION})
     assert result["answer"] == "It was 7,342 L/min [p. 41]." and result["pages"] == [FACT_PAGE]
+
+
+def test_the_llamaindex_engine_answers_async_with_the_same_message(summaries, images):
+    sync_llm, async_llm = RecordingLLM(prompts=[], chats=[]), RecordingLLM(prompts=[], chats=[])
+    expected = LongContextQueryEngine(pages=summaries, llm=sync_llm, token_budget=4000, page_images=images).query(
+        QUESTION
+    )
+    engine = LongContextQueryEngine(pages=summaries, llm=async_llm, token_budget=4000, page_images=images)
+    response = asyncio.run(engine.aquery(QUESTION))
+    assert response.metadata == expected.metadata and str(response) == str(expected)
+    assert async_llm.chats == sync_llm.chats
