@@ -1,6 +1,6 @@
 """Produce the next item of an iterator on a worker thread while the caller works on this one.
 
-:func:`convert` renders a batch of pages (PyMuPDF, ~30 ms a page) and then hands it to the
+:func:`convert` renders a batch of pages (PyMuPDF, ~40 ms a page) and then hands it to the
 engine; done in turn, the GPU waits for every render. With :func:`one_ahead` the next batch
 is rendered while the engine reads the current one, and never more than one batch ahead,
 so host memory stays bounded at two batches of page images.
