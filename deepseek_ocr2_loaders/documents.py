@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .chunking import MarkdownChunker
+from .errors import ConfigError
 from .metadata import (
     Metadata,
     chunk_metadata,
@@ -29,13 +30,24 @@ from .metadata import (
 )
 from .types import OCRStatus, PageResult
 
-__all__ = ["MODES", "DocumentRecord", "Mode", "arecords", "records", "split_records"]
+__all__ = ["MODES", "DocumentRecord", "Mode", "arecords", "check_mode", "records", "split_records"]
 
 logger = logging.getLogger(__name__)
 
 Mode = Literal["page", "single", "elements", "chunks"]
 MODES: tuple[str, ...] = ("page", "single", "elements", "chunks")
 PAGE_SEPARATOR = "\n\n"
+
+
+def check_mode(mode: str) -> Mode:
+    """Validate a loader ``mode``.
+
+    Raises:
+        ConfigError: ``mode`` is not one of :data:`MODES`.
+    """
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
+    return mode  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from .chunking import ChunkOptions, MarkdownChunker
-from .documents import MODES, DocumentRecord, Mode, arecords, records
+from .documents import DocumentRecord, Mode, arecords, check_mode, records
 from .engines.base import OCREngine
 from .errors import ConfigError, InputError
 from .pipeline import Source, aconvert, convert
@@ -52,8 +52,7 @@ class LoadOptions:
     optical_compression: bool = False
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
+        check_mode(self.mode)
         check_on_error(self.on_error)
 
     def chunker(self) -> MarkdownChunker:

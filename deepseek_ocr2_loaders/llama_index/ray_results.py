@@ -16,10 +16,6 @@ def load_ray_results(output: str | os.PathLike[str], *, mode: str = "page") -> l
 
     Needs the ``ray`` extra (``pip install 'deepseek-ocr2-loaders[ray]'``).
     """
-    from ..documents import MODES
-    from ..errors import ConfigError
     from ..ray.results import records_from_results
 
-    if mode not in MODES:
-        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
     return [to_document(record) for record in records_from_results(output, mode)]  # type: ignore[arg-type]

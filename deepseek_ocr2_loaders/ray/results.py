@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..documents import DocumentRecord, Mode, records
+from ..documents import DocumentRecord, Mode, check_mode, records
 from ..errors import InputError
 from ..types import Block, ErrorRecord, FinishReason, OCRStatus, PageResult
 
@@ -82,7 +82,15 @@ def records_from_results(output: str | os.PathLike[str], mode: Mode = "page") ->
 
     Pages are sorted by document and page first (every mode but ``page`` needs a file's
     pages together), so the whole run's text is held in memory once.
+
+    Raises:
+        ConfigError: ``mode`` is not a loader mode (raised at the call; the files are read
+            when the records are).
     """
+    return _sorted_records(output, check_mode(mode))
+
+
+def _sorted_records(output: str | os.PathLike[str], mode: Mode) -> Iterator[DocumentRecord]:
     pages = sorted(map(page_result_from_dict, read_results(output)), key=lambda p: (p.source, p.sha256, p.page))
     yield from records(pages, mode)
 

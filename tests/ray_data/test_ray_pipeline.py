@@ -19,7 +19,7 @@ cloudpickle = pytest.importorskip("ray.cloudpickle")
 from deepseek_ocr2_loaders import TransformersEngine, convert  # noqa: E402
 from deepseek_ocr2_loaders.documents import records  # noqa: E402
 from deepseek_ocr2_loaders.engines.base import EngineOutput, OCREngine  # noqa: E402
-from deepseek_ocr2_loaders.errors import EngineError  # noqa: E402
+from deepseek_ocr2_loaders.errors import ConfigError, EngineError  # noqa: E402
 from deepseek_ocr2_loaders.ray import read_results, records_from_results, run_ray_pipeline  # noqa: E402
 from deepseek_ocr2_loaders.testing import ScriptedEngine  # noqa: E402
 
@@ -126,6 +126,9 @@ def test_every_page_arrives_once_and_matches_convert(
     ]
     nodes = [d for d in llama_index_results(tmp_path / "out") if d.metadata["file_name"] != "broken.pdf"]
     assert [(d.id_, d.text, d.metadata) for d in nodes] == [(d.id, d.page_content, d.metadata) for d in loaded]
+    for read in (records_from_results, langchain_results, llama_index_results):
+        with pytest.raises(ConfigError, match="mode must be one of"):
+            read(tmp_path / "out", mode="pages")
 
 
 def test_parquet_output_and_engine_errors_fail_pages(
