@@ -17,6 +17,7 @@ from deepseek_ocr2_loaders.compression import (
     DEFAULT_IMAGE_SIDE,
     anthropic_image_tokens,
     compression_stats,
+    fit_size,
     max_image_tokens,
     openai_patch_tokens,
     openai_tile_tokens,
@@ -36,8 +37,7 @@ ESTIMATES = {
 
 def page_image_tokens(width: int, height: int) -> dict[str, int]:
     """Downstream tokens of the page sent as an image no larger than DEFAULT_IMAGE_SIDE."""
-    scale = min(1.0, DEFAULT_IMAGE_SIDE / max(width, height))
-    size = max(1, round(width * scale)), max(1, round(height * scale))
+    size = fit_size(width, height, DEFAULT_IMAGE_SIDE)
     return {name: estimate(*size) for name, estimate in ESTIMATES.items()}
 
 

@@ -11,7 +11,7 @@ framework; the LangChain and LlamaIndex adapters are thin wrappers over it.
 
 from __future__ import annotations
 
-from .compact import COMPACT_SIDE, CompressionStats, compact_size, compact_view, compression_stats
+from .compact import COMPACT_SIDE, CompressionStats, compact_size, compact_view, compression_stats, fit_image, fit_size
 from .context import INSTRUCTION, QAContext, Ranker, build_context, embedding_ranker, rank_pages
 from .page_images import (
     DEFAULT_IMAGE_SIDE,
@@ -47,6 +47,8 @@ __all__ = [
     "compression_stats",
     "deepseek_ocr2_image_tokens",
     "embedding_ranker",
+    "fit_image",
+    "fit_size",
     "max_image_tokens",
     "openai_patch_tokens",
     "openai_tile_tokens",

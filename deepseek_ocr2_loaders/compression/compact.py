@@ -17,22 +17,45 @@ from ..vision_tokens import TILE_SIZE, count_vision_tokens
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["COMPACT_SIDE", "CompressionStats", "compact_size", "compact_view", "compression_stats"]
+__all__ = [
+    "COMPACT_SIDE",
+    "CompressionStats",
+    "compact_size",
+    "compact_view",
+    "compression_stats",
+    "fit_image",
+    "fit_size",
+]
 
 COMPACT_SIDE = TILE_SIZE
 """Longest side of a compact view: the largest image the model reads without crops."""
 
 
-def compact_size(width: int, height: int) -> tuple[int, int]:
-    """Pixel size of the compact view of a ``width`` x ``height`` image (aspect kept).
+def fit_size(width: int, height: int, side: int) -> tuple[int, int]:
+    """``width`` x ``height`` scaled down (aspect kept) so the longer side is at most ``side``.
 
-    Images already within :data:`COMPACT_SIDE` are left as they are: upscaling adds no detail.
+    Images already within ``side`` are left as they are: upscaling adds no detail.
     """
     longest = max(width, height)
-    if longest <= COMPACT_SIDE:
+    if longest <= side:
         return width, height
-    scale = COMPACT_SIDE / longest
-    return max(1, min(COMPACT_SIDE, round(width * scale))), max(1, min(COMPACT_SIDE, round(height * scale)))
+    scale = side / longest
+    return max(1, min(side, round(width * scale))), max(1, min(side, round(height * scale)))
+
+
+def fit_image(image: Image.Image, side: int) -> Image.Image:
+    """``image`` downscaled with :func:`fit_size` (Lanczos), or itself when it already fits."""
+    size = fit_size(*image.size, side)
+    if size == image.size:
+        return image
+    from PIL import Image as PILImage
+
+    return image.resize(size, PILImage.Resampling.LANCZOS)
+
+
+def compact_size(width: int, height: int) -> tuple[int, int]:
+    """Pixel size of the compact view of a ``width`` x ``height`` image (aspect kept)."""
+    return fit_size(width, height, COMPACT_SIDE)
 
 
 def compact_view(image: Image.Image) -> Image.Image:
@@ -43,12 +66,7 @@ def compact_view(image: Image.Image) -> Image.Image:
         >>> compact_view(Image.new("RGB", (1224, 1584))).size
         (593, 768)
     """
-    size = compact_size(*image.size)
-    if size == image.size:
-        return image
-    from PIL import Image as PILImage
-
-    return image.resize(size, PILImage.Resampling.LANCZOS)
+    return fit_image(image, COMPACT_SIDE)
 
 
 @dataclass(frozen=True)

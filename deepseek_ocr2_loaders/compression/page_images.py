@@ -21,6 +21,7 @@ from ..errors import PageRangeError
 from ..pipeline import Source
 from ..sources import open_source
 from ..vision_tokens import count_vision_tokens
+from .compact import fit_image
 from .summaries import readable_twice
 
 __all__ = [
@@ -201,13 +202,7 @@ class PageImages:
                     f"page {page_number!r} is out of range; the document has {document.total_pages} pages",
                     source=document.name,
                 )
-            image = document.load_page(page_number - 1).image
-        scale = self.max_side / max(image.size)
-        if scale < 1:
-            from PIL import Image
-
-            size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-            image = image.resize(size, Image.Resampling.LANCZOS)
+            image = fit_image(document.load_page(page_number - 1).image, self.max_side)
         buffer = io.BytesIO()
         image.save(buffer, format="PNG", optimize=True)
         return PageImage(
