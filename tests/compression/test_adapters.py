@@ -47,6 +47,7 @@ class RecordingLLM(CustomLLM):
     answer: str = ANSWER
     prompts: list[str] = []
     chats: list[list[ChatMessage]] = []
+    async_calls: list[str] = []  # which async entry points were awaited
     chat_model: bool = True
 
     @property
@@ -62,6 +63,11 @@ class RecordingLLM(CustomLLM):
     def chat(self, messages: Any, **kwargs: Any) -> ChatResponse:
         self.chats.append(list(messages))
         return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=self.answer))
+
+    @llm_chat_callback()
+    async def achat(self, messages: Any, **kwargs: Any) -> ChatResponse:
+        self.async_calls.append("achat")
+        return self.chat(messages, **kwargs)
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:

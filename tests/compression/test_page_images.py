@@ -214,7 +214,8 @@ def test_an_answer_in_content_blocks_is_read_as_its_text(summaries, images):
 
 
 def test_the_llamaindex_engine_answers_async_with_the_same_message(summaries, images):
-    sync_llm, async_llm = RecordingLLM(prompts=[], chats=[]), RecordingLLM(prompts=[], chats=[])
+    sync_llm = RecordingLLM(prompts=[], chats=[], async_calls=[])
+    async_llm = RecordingLLM(prompts=[], chats=[], async_calls=[])
     expected = LongContextQueryEngine(pages=summaries, llm=sync_llm, token_budget=4000, page_images=images).query(
         QUESTION
     )
@@ -222,3 +223,4 @@ def test_the_llamaindex_engine_answers_async_with_the_same_message(summaries, im
     response = asyncio.run(engine.aquery(QUESTION))
     assert response.metadata == expected.metadata and str(response) == str(expected)
     assert async_llm.chats == sync_llm.chats
+    assert async_llm.async_calls == ["achat"] and sync_llm.async_calls == []  # the LLM's async API, awaited
