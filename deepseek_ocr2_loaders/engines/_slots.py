@@ -18,6 +18,7 @@ Greedy decoding, the windowed n-gram guard and loop detection behave as in
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 import time
@@ -27,6 +28,7 @@ from typing import Any
 
 import torch
 
+from ..errors import EngineError
 from ._guards import WindowedNoRepeatNGram, detect_loops
 
 __all__ = ["PagePrompt", "SlotDecoder", "SlotKVCache", "SlotResult", "fit_slots", "page_prompts"]
@@ -148,6 +150,7 @@ class SlotDecoder:
         self.counts = torch.zeros(self.slots, dtype=torch.long, device=self.device)
         self.finished = torch.ones(self.slots, dtype=torch.bool, device=self.device)
         self.span = torch.arange(self.length, device=self.device)
+        self._cache_keyword = cache_keyword(lm.layers[0])
         self._graph: torch.cuda.CUDAGraph | None = None
 
     # -- one decode step (graph-capturable: no host syncs, static shapes) ----------------
@@ -164,9 +167,9 @@ class SlotDecoder:
                 hidden,
                 attention_mask=mask,
                 position_ids=position_ids,
-                past_key_values=cache,
                 use_cache=True,
                 position_embeddings=cos_sin,
+                **{self._cache_keyword: cache},
             )
             hidden = out[0] if isinstance(out, tuple) else out
         logits = self.model.lm_head(lm.norm(hidden[:, 0])).float()
@@ -228,7 +231,7 @@ class SlotDecoder:
             raise ValueError(f"prompt of {length} tokens does not fit the slot ({self.prompt_room} reserved)")
         out = lm(inputs_embeds=torch.stack([page.embeds for page in pages]), use_cache=True)
         rows = torch.tensor(slots, device=self.device)
-        for layer, (keys, values) in enumerate(_layer_caches(out.past_key_values)):
+        for layer, (keys, values) in enumerate(_layer_caches(_output_cache(out))):
             self.cache.keys[layer][rows, :, :length] = keys
             self.cache.values[layer][rows, :, :length] = values
         logits = self.model.lm_head(out.last_hidden_state[:, -1]).float()
@@ -308,6 +311,26 @@ class SlotDecoder:
             self.finished[index] = True
             slot.done = True
             yield SlotResult(slot.page.index, tokens[:keep], reason, counts[index], slot.page.vision_tokens)
+
+
+def cache_keyword(layer: torch.nn.Module) -> str:
+    """The decoder layers' KV-cache argument: ``cache`` from transformers 5.24, ``past_key_values`` before.
+
+    The old name still works on 5.24 with a deprecation warning and is removed in 5.40, where a
+    ``**kwargs`` forward would swallow it silently and decode without a cache; so ask the signature.
+    """
+    parameters = inspect.signature(layer.forward).parameters
+    if "cache" in parameters:
+        return "cache"
+    if "past_key_values" in parameters:
+        return "past_key_values"
+    raise EngineError(f"this transformers release's {type(layer).__name__}.forward takes no KV-cache argument")
+
+
+def _output_cache(output: Any) -> Any:
+    """The DynamicCache of a model output: field ``cache`` from 5.24, ``past_key_values`` before."""
+    fields = output.keys()
+    return output["cache"] if "cache" in fields else output["past_key_values"]
 
 
 def _layer_caches(past: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
