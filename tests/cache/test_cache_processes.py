@@ -78,8 +78,9 @@ def test_a_writer_killed_mid_loop_keeps_every_finished_put(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     # read through the same buffered reader: communicate() reads the raw pipe and would miss
     # lines that readline() has already pulled into the buffer (seen under load)
-    rest = proc.stdout.read()
-    assert proc.wait(timeout=30) == -signal.SIGKILL
+    with proc:  # closes both pipes
+        rest = proc.stdout.read()
+        assert proc.wait(timeout=30) == -signal.SIGKILL
     done += [line.strip() for line in rest.splitlines(keepends=True) if line.endswith("\n")]
     assert len(done) >= 300
 
