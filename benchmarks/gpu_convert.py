@@ -61,7 +61,7 @@ def timed(engine: TransformersEngine) -> list[float]:
 
 def direct(engine: TransformersEngine, document: Path) -> dict[str, object]:
     """``engine.generate`` on every page of ``document`` rendered beforehand: the engine alone."""
-    from deepseek_ocr2_loaders.prompts import resolve_prompt
+    from deepseek_ocr2_loaders.model._prompts import resolve_prompt
     from deepseek_ocr2_loaders.sources import open_source
 
     with open_source(document) as source:

@@ -43,7 +43,7 @@ from _checkpoint import write_full_size_checkpoint  # benchmarks/ is on sys.path
 
 from deepseek_ocr2_loaders import TransformersEngine
 from deepseek_ocr2_loaders.errors import GPUOutOfMemoryError
-from deepseek_ocr2_loaders.prompts import resolve_prompt
+from deepseek_ocr2_loaders.model._prompts import resolve_prompt
 from deepseek_ocr2_loaders.sources import open_source
 from deepseek_ocr2_loaders.testing import make_tiny_checkpoint
 

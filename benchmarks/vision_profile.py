@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _checkpoint import write_full_size_checkpoint  # noqa: E402
 
 from deepseek_ocr2_loaders import TransformersEngine  # noqa: E402
-from deepseek_ocr2_loaders.engines._sam_attention import patch_sam_attention  # noqa: E402
-from deepseek_ocr2_loaders.prompts import resolve_prompt  # noqa: E402
+from deepseek_ocr2_loaders.engines.transformers._sam_attention import patch_sam_attention  # noqa: E402
+from deepseek_ocr2_loaders.model._prompts import resolve_prompt  # noqa: E402
 from deepseek_ocr2_loaders.testing import make_tiny_checkpoint  # noqa: E402
 
 

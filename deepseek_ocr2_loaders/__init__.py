@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .engines.base import EngineOutput, OCREngine
+from ._version import __version__
+from .engines._base import EngineOutput, OCREngine
 from .errors import (
     CacheError,
     ConfigError,
@@ -26,16 +27,15 @@ from .errors import (
     PDFOpenError,
     UnsupportedInputError,
 )
-from .pipeline import NamedSource, aconvert, convert
-from .policies import RetryPolicy
-from .prompts import PROMPTS
+from .model._prompts import PROMPTS
+from .options import RetryPolicy
+from .pipeline._convert import NamedSource, aconvert, convert
 from .types import Block, ErrorRecord, Figure, FinishReason, OCRStatus, PageResult
 
 if TYPE_CHECKING:
-    from .engines.openai import OpenAIEngine
-    from .engines.transformers import TransformersEngine
+    from .engines.openai._engine import OpenAIEngine
+    from .engines.transformers._engine import TransformersEngine
 
-__version__ = "0.1.0"
 
 __all__ = [
     "PROMPTS",
@@ -74,11 +74,11 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "TransformersEngine":
-        from .engines.transformers import TransformersEngine
+        from .engines.transformers._engine import TransformersEngine
 
         return TransformersEngine
     if name == "OpenAIEngine":
-        from .engines.openai import OpenAIEngine
+        from .engines.openai._engine import OpenAIEngine
 
         return OpenAIEngine
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

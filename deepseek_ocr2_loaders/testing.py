@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .engines.base import EngineOutput, OCREngine
-from .vision_tokens import count_vision_tokens
+from .engines._base import EngineOutput, OCREngine
+from .model._vision_tokens import count_vision_tokens
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -130,6 +130,7 @@ class LoaderContract:
         assert sorted({meta["file_name"] for _, meta, _ in docs}) == ["paper.pdf", "scan.png"]
         assert len(docs) == 5
 
+    @pytest.mark.compat
     def test_the_real_model_path_with_the_tiny_checkpoint(self, paper, tiny_engine):
         docs = self.load([paper], engine=tiny_engine, pages="2")
         ((text, meta, _),) = docs

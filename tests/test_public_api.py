@@ -76,6 +76,6 @@ def test_importing_the_package_does_not_load_torch_or_transformers():
 
 
 def test_transformers_engine_resolves_lazily():
-    from deepseek_ocr2_loaders.engines.transformers import TransformersEngine
+    from deepseek_ocr2_loaders.engines.transformers._engine import TransformersEngine
 
     assert package.TransformersEngine is TransformersEngine

@@ -9,9 +9,9 @@ build on this package, which imports neither.
 
 from __future__ import annotations
 
-from .chunker import MarkdownChunker
-from .model import BoxRef, Chunk
-from .options import ChunkOptions
-from .tokens import count_tokens
+from ._chunker import MarkdownChunker
+from ._model import BoxRef, Chunk
+from ._options import ChunkOptions
+from ._tokens import count_tokens
 
 __all__ = ["BoxRef", "Chunk", "ChunkOptions", "MarkdownChunker", "count_tokens"]

@@ -1,5 +1,5 @@
 """``python -m deepseek_ocr2_loaders.cli``."""
 
-from .main import main
+from ._main import main
 
 raise SystemExit(main())

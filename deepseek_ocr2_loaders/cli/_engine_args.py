@@ -1,35 +1,52 @@
-"""The model flags shared by the commands that run a TransformersEngine, defined once."""
+"""The model flags of the commands that run a TransformersEngine, generated from its options.
+
+Each flag's default and help come from :class:`~deepseek_ocr2_loaders.options.TransformersOptions`
+(the fields that name a ``flag``), so the CLI cannot drift from the library.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from dataclasses import MISSING, fields
+from typing import TYPE_CHECKING, Any
 
-from ..engines.base import DEFAULT_MODEL
+from ..options import TransformersOptions
 
 if TYPE_CHECKING:
     from ..engines.transformers import TransformersEngine
 
-__all__ = ["add_engine_arguments", "transformers_engine"]
+__all__ = ["add_engine_arguments", "engine_options", "transformers_engine"]
+
+_TYPES = {"int": int, "int | None": int}
+
+
+def _flagged() -> list[tuple[str, Any]]:
+    """``(argparse dest, field)`` of each option with a flag: ``--batch-size`` -> ``batch_size``."""
+    items = [item for item in fields(TransformersOptions) if item.metadata["flag"]]
+    return [(item.metadata["flag"].lstrip("-").replace("-", "_"), item) for item in items]
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--model --device --dtype --batch-size --max-new-tokens``."""
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local checkpoint folder")
-    parser.add_argument("--device", help="cuda, cuda:1, cpu... (default: cuda when available)")
-    parser.add_argument("--dtype", help="bfloat16, float16 or float32 (default: bf16 on CUDA, fp32 on CPU)")
-    parser.add_argument("--batch-size", type=int, help="pages decoded together (default: 128 on a GPU, 16 on a CPU)")
-    parser.add_argument("--max-new-tokens", type=int, default=8192, help="token budget per page (default: 8192)")
+    """``--model --device --dtype --batch-size --max-new-tokens``, with the library's defaults."""
+    for dest, item in _flagged():
+        default = None if item.default is MISSING else item.default
+        shown = f" (default: {default})" if default is not None else ""
+        parser.add_argument(
+            item.metadata["flag"],
+            dest=dest,
+            type=_TYPES.get(str(item.type), str),
+            default=default,
+            help=item.metadata["description"] + shown,
+        )
+
+
+def engine_options(args: argparse.Namespace) -> TransformersOptions:
+    """The checked engine options the flags describe (a bad value is a ``ConfigError``)."""
+    return TransformersOptions(**{item.name: getattr(args, dest) for dest, item in _flagged()})
 
 
 def transformers_engine(args: argparse.Namespace) -> TransformersEngine:
     """The engine those flags describe (the model loads on first use)."""
     from ..engines.transformers import TransformersEngine
 
-    return TransformersEngine(
-        args.model,
-        device=args.device,
-        dtype=args.dtype,
-        max_batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-    )
+    return TransformersEngine.from_options(engine_options(args))

@@ -11,9 +11,18 @@ framework; the LangChain and LlamaIndex adapters are thin wrappers over it.
 
 from __future__ import annotations
 
-from .compact import COMPACT_SIDE, CompressionStats, compact_size, compact_view, compression_stats, fit_image, fit_size
-from .context import INSTRUCTION, QAContext, Ranker, build_context, embedding_ranker, rank_pages
-from .page_images import (
+from ..pipeline._optical import (
+    COMPACT_SIDE,
+    CompactViewEngine,
+    CompressionStats,
+    compact_size,
+    compact_view,
+    compression_stats,
+    fit_image,
+    fit_size,
+)
+from ._context import INSTRUCTION, QAContext, Ranker, build_context, embedding_ranker, rank_pages
+from ._page_images import (
     DEFAULT_IMAGE_SIDE,
     ImageTokens,
     PageImage,
@@ -24,8 +33,8 @@ from .page_images import (
     openai_patch_tokens,
     openai_tile_tokens,
 )
-from .qa import answer_pages
-from .summaries import CompactViewEngine, PageSummary, summarize_pages
+from ._qa import answer_pages
+from ._summaries import PageSummary, summarize_pages
 
 __all__ = [
     "COMPACT_SIDE",

@@ -8,22 +8,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import EngineOutput, OCREngine
+from ._base import EngineOutput, OCREngine
 
 if TYPE_CHECKING:
-    from .openai import OpenAIEngine
-    from .transformers import TransformersEngine
+    from .openai._engine import OpenAIEngine
+    from .transformers._engine import TransformersEngine
 
 __all__ = ["EngineOutput", "OCREngine", "OpenAIEngine", "TransformersEngine"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "TransformersEngine":
-        from .transformers import TransformersEngine
+        from .transformers._engine import TransformersEngine
 
         return TransformersEngine
     if name == "OpenAIEngine":
-        from .openai import OpenAIEngine
+        from .openai._engine import OpenAIEngine
 
         return OpenAIEngine
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,11 +12,11 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "langchain-text-splitters"
     ) from exc
 
-from .loader import DeepSeekOCR2Loader
-from .parser import DeepSeekOCR2Parser
-from .qa import LongContextQA
-from .ray_results import load_ray_results
-from .splitter import MarkdownStructureSplitter
+from ._loader import DeepSeekOCR2Loader
+from ._parser import DeepSeekOCR2Parser
+from ._qa import LongContextQA
+from ._ray_results import load_ray_results
+from ._splitter import MarkdownStructureSplitter
 
 __all__ = [
     "DeepSeekOCR2Loader",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_core.documents import Document
 
-from ..documents import DocumentRecord
+from ..records._modes import DocumentRecord
 
 
 def to_document(record: DocumentRecord) -> Document:

@@ -7,8 +7,8 @@ from typing import Any
 
 from llama_index.core.schema import Document
 
-from ..documents import DocumentRecord
-from ..metadata import HEAVY_KEYS
+from ..records._metadata import HEAVY_KEYS
+from ..records._modes import DocumentRecord
 
 
 def to_document(record: DocumentRecord, extra_info: Mapping[str, Any] | None = None) -> Document:

@@ -6,7 +6,7 @@ model output alone.
 
 from __future__ import annotations
 
-from deepseek_ocr2_loaders.parsing.grounding import (
+from ._grounding import (
     GRID_MAX,
     ParsedPage,
     grid_to_bbox,

@@ -28,8 +28,8 @@ def _installed(name: str) -> bool:
 if not (_installed("ray") and _installed("pyarrow")):  # pragma: no cover - depends on the environment
     raise ImportError("deepseek_ocr2_loaders.ray needs Ray Data: pip install 'deepseek-ocr2-loaders[ray]'", name="ray")
 
-from .pipeline import EngineFactory, RayRunSummary, run_ray_pipeline  # noqa: E402
-from .results import page_result_from_dict, read_results, records_from_results  # noqa: E402
+from ._pipeline import EngineFactory, RayRunSummary, run_ray_pipeline  # noqa: E402
+from ._results import page_result_from_dict, read_results, records_from_results  # noqa: E402
 
 __all__ = [
     "EngineFactory",

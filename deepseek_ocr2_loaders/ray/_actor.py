@@ -1,6 +1,6 @@
 """Stage 2 of the Ray pipeline: a pool of actors, each holding one engine, reads page batches.
 
-:class:`OCRActor` runs the package's own batch logic (:func:`~deepseek_ocr2_loaders.batching.process_batch`:
+:class:`OCRActor` runs the package's own batch logic (:func:`~deepseek_ocr2_loaders.pipeline._batch.process_batch`:
 retries of looping pages, text-layer fallback, parsing, statuses), so a page read on a
 Ray cluster gets exactly the result :func:`~deepseek_ocr2_loaders.convert` would give it.
 """
@@ -13,11 +13,11 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..batching import PendingPage, process_batch
-from ..engines.base import OCREngine
+from ..engines._base import OCREngine
 from ..errors import EngineError, InputError
-from ..policies import RetryPolicy
-from ..results import DocumentInfo
+from ..options import RetryPolicy
+from ..pipeline._batch import PendingPage, process_batch
+from ..pipeline._results import DocumentInfo
 from ..sources import SourcePage
 from ..types import ErrorRecord, PageResult
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..loading import expand_inputs
-from ..results import unopened_document
-from ..sources import SourcePage, open_source, parse_page_spec
+from ..model import DEFAULT_DPI
+from ..pipeline._results import unopened_document
+from ..sources import SourcePage, expand_inputs, open_source, parse_page_spec
 
 __all__ = ["PAGE_COLUMNS", "file_rows", "list_inputs"]
 
@@ -70,7 +70,7 @@ def list_inputs(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
 
 
 def file_rows(
-    item: dict[str, Any], *, pages: str | list[int] | None = None, dpi: int = 144, password: str | None = None
+    item: dict[str, Any], *, pages: str | list[int] | None = None, dpi: int = DEFAULT_DPI, password: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """Open one file (``item["path"]``) and yield one row per selected page (Ray ``flat_map``).
 

@@ -19,12 +19,16 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigError, EmptyInputError, InputError
-from .base import DocumentSource, SourceInput, SourcePage, os_errors
-from .image import SUPPORTED_IMAGE_FORMATS, ImageSource
-from .pages import parse_page_spec
-from .pdf import MAX_RENDER_PIXELS, PdfSource
+from ..model import DEFAULT_DPI
+from ._base import DocumentSource, SourceInput, SourcePage, os_errors
+from ._image import SUPPORTED_IMAGE_FORMATS, ImageSource
+from ._inputs import SUFFIXES, expand_inputs
+from ._pages import parse_page_spec
+from ._pdf import MAX_RENDER_PIXELS, PdfSource
 
 __all__ = [
+    "SUFFIXES",
+    "expand_inputs",
     "MAX_RENDER_PIXELS",
     "SUPPORTED_IMAGE_FORMATS",
     "DocumentSource",
@@ -43,7 +47,7 @@ MAX_DPI = 1200
 
 
 def open_source(
-    source: SourceInput, *, password: str | None = None, dpi: int = 144, name: str | None = None
+    source: SourceInput, *, password: str | None = None, dpi: int = DEFAULT_DPI, name: str | None = None
 ) -> DocumentSource:
     """Open a PDF or an image for page-by-page rendering.
 

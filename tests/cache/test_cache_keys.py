@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-import deepseek_ocr2_loaders
-from deepseek_ocr2_loaders.cache import page_key
 from deepseek_ocr2_loaders.errors import CacheError
+from deepseek_ocr2_loaders.pipeline import _cache
+from deepseek_ocr2_loaders.pipeline._cache import page_key
 
 BASE: dict[str, object] = {
     "file_sha256": hashlib.sha256(b"a pdf").hexdigest(),
@@ -56,7 +56,7 @@ def test_option_order_and_digest_case_do_not_matter_but_values_do():
 
 def test_package_version_is_part_of_the_key(monkeypatch):
     before = key()
-    monkeypatch.setattr(deepseek_ocr2_loaders, "__version__", "999.0.0")
+    monkeypatch.setattr(_cache, "__version__", "999.0.0")
     assert key() != before
 
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from deepseek_ocr2_loaders.cache import PageCache
+from deepseek_ocr2_loaders.pipeline._cache import PageCache
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and fork semantics are POSIX")
 
 WRITER = r"""
 import os, sys, time
-from deepseek_ocr2_loaders.cache import PageCache
+from deepseek_ocr2_loaders.pipeline._cache import PageCache
 
 path, prefix, other, count, go = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 with PageCache(path) as cache:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deepseek_ocr2_loaders.cache import PageCache, default_cache, open_cache
 from deepseek_ocr2_loaders.errors import ConfigError
+from deepseek_ocr2_loaders.pipeline._cache import PageCache, default_cache, open_cache
 from deepseek_ocr2_loaders.settings import Settings, get_settings
 
 

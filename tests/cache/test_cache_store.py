@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from deepseek_ocr2_loaders.cache import SCHEMA_VERSION, PageCache
 from deepseek_ocr2_loaders.errors import CacheError
+from deepseek_ocr2_loaders.pipeline._cache import SCHEMA_VERSION, PageCache
 
 VALUE = {"text": "Größe — 東京 ∑ 🙂", "status": "ok", "blocks": [{"bbox": [0.5, 1, 2, 3]}], "n": None}
 
@@ -144,7 +144,7 @@ def test_a_corrupt_json_value_is_a_miss_with_a_warning(db, caplog):
     conn.execute("UPDATE pages SET value = '[1, 2]' WHERE key = 'list'")
     conn.commit()
     conn.close()
-    with PageCache(db) as cache, caplog.at_level(logging.WARNING, logger="deepseek_ocr2_loaders.cache"):
+    with PageCache(db) as cache, caplog.at_level(logging.WARNING, logger="deepseek_ocr2_loaders.pipeline._cache"):
         assert cache.get("bad") is None
         assert cache.get_many(["good", "bad", "list"]) == {"good": {"x": 1}}
         cache.put("bad", {"x": 2})  # recomputed result overwrites it

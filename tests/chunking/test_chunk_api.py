@@ -13,7 +13,7 @@ import pytest
 from deepseek_ocr2_loaders import ConfigError
 from deepseek_ocr2_loaders.chunking import BoxRef, Chunk, ChunkOptions, MarkdownChunker, count_tokens
 from deepseek_ocr2_loaders.chunking import __all__ as exported
-from deepseek_ocr2_loaders.chunking.tokens import get_encoding
+from deepseek_ocr2_loaders.chunking._tokens import get_encoding
 
 CHUNKING = Path(__file__).resolve().parents[2] / "deepseek_ocr2_loaders" / "chunking"
 BANNED = ("torch", "transformers", "langchain_core", "langchain", "llama_index")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deepseek_ocr2_loaders.chunking.headings import HeadingStack, parse_atx, repair_level, section_depth
-from deepseek_ocr2_loaders.chunking.markdown import is_pipe_separator, split_markdown
+from deepseek_ocr2_loaders.chunking._headings import HeadingStack, parse_atx, repair_level, section_depth
+from deepseek_ocr2_loaders.chunking._markdown import is_pipe_separator, split_markdown
 
 
 def kinds(text: str) -> list[str]:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from deepseek_ocr2_loaders import Block, FinishReason, OCRStatus, PageResult
 from deepseek_ocr2_loaders.chunking import ChunkOptions, MarkdownChunker, count_tokens
-from deepseek_ocr2_loaders.chunking.markdown import is_pipe_separator
+from deepseek_ocr2_loaders.chunking._markdown import is_pipe_separator
 
 PROSE = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima"]
 HEAD = ["Intro", "Methods", "Data", "Results", "Notes", "Appendix"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from chunk_helpers import html_table, read_html_tables
 
-from deepseek_ocr2_loaders.chunking.html_tables import parse_html_table
-from deepseek_ocr2_loaders.chunking.pipe_tables import parse_pipe_table, pipe_cells
-from deepseek_ocr2_loaders.chunking.segments import Origin, Segment
-from deepseek_ocr2_loaders.chunking.stitching import stitch_tables
-from deepseek_ocr2_loaders.chunking.units import to_pipe_segment
+from deepseek_ocr2_loaders.chunking._html_tables import parse_html_table
+from deepseek_ocr2_loaders.chunking._pipe_tables import parse_pipe_table, pipe_cells
+from deepseek_ocr2_loaders.chunking._segments import Origin, Segment
+from deepseek_ocr2_loaders.chunking._stitching import stitch_tables
+from deepseek_ocr2_loaders.chunking._units import to_pipe_segment
 
 TABLE_2 = (
     "<table><tr><td>Model</td><td>Invoices</td><td>Papers</td><td>Forms</td></tr>"

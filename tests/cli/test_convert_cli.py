@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import subprocess
@@ -68,6 +70,7 @@ def test_a_folder_with_a_bad_file_keeps_the_good_ones_and_exits_non_zero(tmp_pat
     assert "1 input(s) had problems" in error and "broken.pdf" in error
 
 
+@pytest.mark.compat
 def test_installed_command_runs_the_tiny_model(tmp_path, tiny_checkpoint, real_pdfs):
     out = tmp_path / "out"
     cli = Path(sys.executable).with_name("deepseek-ocr2")

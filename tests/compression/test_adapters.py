@@ -23,8 +23,8 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from long_report import FACT_PAGE, QUESTION
 
 from deepseek_ocr2_loaders.compression import build_context
-from deepseek_ocr2_loaders.langchain.qa import LongContextQA
-from deepseek_ocr2_loaders.llama_index.qa import LongContextQueryEngine
+from deepseek_ocr2_loaders.langchain._qa import LongContextQA
+from deepseek_ocr2_loaders.llama_index._qa import LongContextQueryEngine
 
 ANSWER = "The flow was 7,342 L/min [p. 41]."
 

@@ -6,7 +6,7 @@ import pytest
 from long_report import FACT, FACT_PAGE, PAGE_COUNT, QUESTION, report_engine, summary_of
 from PIL import Image
 
-from deepseek_ocr2_loaders.chunking.tokens import count_tokens
+from deepseek_ocr2_loaders.chunking._tokens import count_tokens
 from deepseek_ocr2_loaders.compression import (
     CompactViewEngine,
     answer_pages,
@@ -15,7 +15,7 @@ from deepseek_ocr2_loaders.compression import (
     summarize_pages,
 )
 from deepseek_ocr2_loaders.errors import ConfigError
-from deepseek_ocr2_loaders.vision_tokens import count_vision_tokens
+from deepseek_ocr2_loaders.model._vision_tokens import count_vision_tokens
 
 
 def test_compact_view_uses_only_the_global_view():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deepseek_ocr2_loaders.engines._guards import LoopStopper, WindowedNoRepeatNGram, finish_sequence
+from deepseek_ocr2_loaders.engines.transformers._guards import LoopStopper, WindowedNoRepeatNGram, finish_sequence
 
 
 def test_ngram_guard_bans_the_token_that_would_repeat_an_ngram():
@@ -72,8 +72,8 @@ def test_finish_sequence(tokens, looped, start, expected):
 
 
 def test_detect_loops_on_right_aligned_rows_of_different_lengths():
-    from deepseek_ocr2_loaders.engines._guards import detect_loops
-    from deepseek_ocr2_loaders.engines._slots import _right_aligned
+    from deepseek_ocr2_loaders.engines.transformers._guards import detect_loops
+    from deepseek_ocr2_loaders.engines.transformers._slots import _right_aligned
 
     generated = torch.full((2, 64), -1, dtype=torch.long)
     generated[0, :40] = torch.tensor(list(range(100, 110)) + [7, 8, 9] * 10)  # loops after 10 tokens
@@ -85,7 +85,7 @@ def test_detect_loops_on_right_aligned_rows_of_different_lengths():
 
 
 def test_right_aligned_fills_missing_history_with_values_that_never_match():
-    from deepseek_ocr2_loaders.engines._slots import _right_aligned
+    from deepseek_ocr2_loaders.engines.transformers._slots import _right_aligned
 
     rows = _right_aligned(torch.tensor([[5, 6, 7, -1]]), torch.tensor([3]), width=4)
     assert rows[0, 1:].tolist() == [5, 6, 7] and rows[0, 0] < 0

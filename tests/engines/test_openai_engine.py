@@ -12,8 +12,8 @@ from scripted_paper import PAGES, paper_engine, write_paper
 from server.ocr_servers import Counting, closed_port, completion, running, stub
 
 from deepseek_ocr2_loaders import TransformersEngine
-from deepseek_ocr2_loaders.engines._http import END_OF_SENTENCE, build_body, instruction_of
-from deepseek_ocr2_loaders.engines.openai import OpenAIEngine
+from deepseek_ocr2_loaders.engines.openai._engine import OpenAIEngine
+from deepseek_ocr2_loaders.engines.openai._http import END_OF_SENTENCE, build_body, instruction_of
 from deepseek_ocr2_loaders.errors import (
     ConfigError,
     EngineConnectionError,
@@ -22,7 +22,7 @@ from deepseek_ocr2_loaders.errors import (
 )
 from deepseek_ocr2_loaders.langchain import DeepSeekOCR2Loader
 from deepseek_ocr2_loaders.llama_index import DeepSeekOCR2Reader
-from deepseek_ocr2_loaders.vision_tokens import count_vision_tokens
+from deepseek_ocr2_loaders.model._vision_tokens import count_vision_tokens
 
 MARKDOWN = "<image>\n<|grounding|>Convert the document to markdown."
 PAGE = Image.new("RGB", (300, 400), "white")
@@ -56,6 +56,7 @@ def contents(docs):
 # -- the real model path -----------------------------------------------------------------
 
 
+@pytest.mark.compat
 def test_generate_matches_the_engine_behind_the_server(tiny):
     handle, engine = tiny
     with OpenAIEngine(handle.url, max_concurrency=1, **FAST) as remote:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import DeepseekOcr2ForConditionalGeneration
 
-from deepseek_ocr2_loaders.engines._sam_attention import patch_sam_attention
+from deepseek_ocr2_loaders.engines.transformers._sam_attention import patch_sam_attention
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,12 @@ import pytest
 from PIL import Image, ImageDraw
 
 from deepseek_ocr2_loaders import ConfigError, ModelLoadError, TransformersEngine
-from deepseek_ocr2_loaders.prompts import PROMPTS
+from deepseek_ocr2_loaders.model._prompts import PROMPTS
+from deepseek_ocr2_loaders.model._vision_tokens import count_vision_tokens
+from deepseek_ocr2_loaders.options import TransformersOptions
 from deepseek_ocr2_loaders.testing import BOS
-from deepseek_ocr2_loaders.vision_tokens import count_vision_tokens
+
+pytestmark = pytest.mark.compat  # also run on the oldest transformers we allow
 
 MARKDOWN = PROMPTS["markdown"]
 
@@ -84,7 +87,7 @@ def test_max_new_tokens_cuts_off_with_length(tiny_checkpoint):
 
 
 def test_engines_of_one_model_share_it_and_the_last_close_frees_it(tiny_checkpoint):
-    from deepseek_ocr2_loaders.engines import transformers as module
+    from deepseek_ocr2_loaders.engines.transformers import _registry
 
     # eager attention: a key no other test holds
     first = TransformersEngine(str(tiny_checkpoint), max_new_tokens=4, attn_implementation="eager")
@@ -92,9 +95,9 @@ def test_engines_of_one_model_share_it_and_the_last_close_frees_it(tiny_checkpoi
     assert first._acquire().model is second._acquire().model
     key = first._key
     first.close()
-    assert key in module._MODELS
+    assert _registry.is_loaded(key)
     second.close()
-    assert key not in module._MODELS
+    assert not _registry.is_loaded(key)
     second.close()  # twice is fine
 
 
@@ -137,13 +140,20 @@ def test_bad_options_raise_config_error(kwargs):
 
 
 @pytest.mark.parametrize(
-    ("device", "decode", "slots", "vision"),
-    [("cuda", "slots", 128, 16), ("cuda", "generate", 16, 16), ("cpu", "slots", 16, 2)],
+    ("gpu", "decode", "slots", "vision"),
+    [(True, "slots", 128, 16), (True, "generate", 16, 16), (False, "slots", 16, 2)],
 )
-def test_batch_defaults_follow_the_device(device, decode, slots, vision):
-    engine = TransformersEngine("x", device=device, decode=decode)  # nothing loads until the first page
-    assert (engine.batch_size, engine.vision_batch_size) == (slots, vision)
-    assert TransformersEngine("x", device=device, max_batch_size=3).batch_size == 3
+def test_batch_defaults_follow_the_device(gpu, decode, slots, vision):
+    assert TransformersOptions(decode=decode).batch_sizes(gpu=gpu) == (slots, vision)
+    assert TransformersOptions(max_batch_size=3).batch_sizes(gpu=gpu)[0] == 3
+    engine = TransformersEngine("x", device="cpu", decode=decode)  # nothing loads until the first page
+    assert (engine.batch_size, engine.vision_batch_size) == TransformersOptions(decode=decode).batch_sizes(gpu=False)
+
+
+@pytest.mark.parametrize("device", ["nope", "cuda:99", "tpu"])
+def test_a_device_that_is_not_here_is_a_config_error(device):
+    with pytest.raises(ConfigError, match="device"):
+        TransformersEngine("x", device=device)
 
 
 def test_flash_attention_without_flash_attn_names_the_extra():
@@ -152,9 +162,9 @@ def test_flash_attention_without_flash_attn_names_the_extra():
         import flash_attn  # noqa: F401
     except ImportError:
         with pytest.raises(ConfigError, match=r"deepseek-ocr2-loaders\[flash\]"):
-            TransformersEngine("x", attn_implementation="flash_attention_2")
+            TransformersEngine("x", attn_implementation="flash_attention_2", decode="generate")
     else:  # pragma: no cover - only where flash-attn is installed
-        TransformersEngine("x", attn_implementation="flash_attention_2")
+        TransformersEngine("x", attn_implementation="flash_attention_2", decode="generate")
 
 
 def test_tiny_checkpoint_has_the_real_special_tokens(tiny_checkpoint: Path):

@@ -16,7 +16,7 @@ import torch
 from transformers.models.deepseek_ocr2.configuration_deepseek_ocr2 import DeepseekOcr2SamVisionConfig
 from transformers.models.deepseek_ocr2.modeling_deepseek_ocr2 import DeepseekOcr2SamVisionEncoder
 
-from deepseek_ocr2_loaders.engines._sam_attention import patch_sam_attention
+from deepseek_ocr2_loaders.engines.transformers._sam_attention import patch_sam_attention
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 

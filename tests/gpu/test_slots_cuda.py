@@ -10,7 +10,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from deepseek_ocr2_loaders import TransformersEngine
-from deepseek_ocr2_loaders.prompts import PROMPTS
+from deepseek_ocr2_loaders.model._prompts import PROMPTS
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 

@@ -18,9 +18,9 @@ from deepseek_ocr2_loaders import (
     PageRangeError,
     convert,
 )
-from deepseek_ocr2_loaders.policies import RetryPolicy
+from deepseek_ocr2_loaders.model._vision_tokens import count_vision_tokens
+from deepseek_ocr2_loaders.options import RetryPolicy
 from deepseek_ocr2_loaders.testing import ScriptedEngine
-from deepseek_ocr2_loaders.vision_tokens import count_vision_tokens
 
 PAGE_TEXT = (
     "<|ref|>title<|/ref|><|det|>[[100, 50, 900, 100]]<|/det|>\n# Results\n\n"
@@ -226,6 +226,7 @@ def test_unknown_options_and_options_beside_an_engine_are_config_errors(real_pdf
         list(convert(real_pdfs / "mathfuncs.pdf", engine=scripted(), dpi=5))
 
 
+@pytest.mark.compat
 def test_convert_with_the_tiny_checkpoint_end_to_end(real_pdfs, tiny_checkpoint: Path):
     pages = list(convert(real_pdfs / "mattsnotes.pdf", model=str(tiny_checkpoint), max_new_tokens=6, pages="1-2"))
     assert [p.page for p in pages] == [0, 1]

@@ -10,8 +10,8 @@ import pymupdf
 import pytest
 
 from deepseek_ocr2_loaders import InputError, aconvert, convert
-from deepseek_ocr2_loaders.prefetch import one_ahead
-from deepseek_ocr2_loaders.sources.pdf import PdfSource
+from deepseek_ocr2_loaders.pipeline._prefetch import one_ahead
+from deepseek_ocr2_loaders.sources._pdf import PdfSource
 from deepseek_ocr2_loaders.testing import ScriptedEngine
 
 

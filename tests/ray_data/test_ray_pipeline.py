@@ -17,10 +17,10 @@ ray = pytest.importorskip("ray")
 cloudpickle = pytest.importorskip("ray.cloudpickle")
 
 from deepseek_ocr2_loaders import TransformersEngine, convert  # noqa: E402
-from deepseek_ocr2_loaders.documents import records  # noqa: E402
-from deepseek_ocr2_loaders.engines.base import EngineOutput, OCREngine  # noqa: E402
+from deepseek_ocr2_loaders.engines._base import EngineOutput, OCREngine  # noqa: E402
 from deepseek_ocr2_loaders.errors import ConfigError, EngineError  # noqa: E402
 from deepseek_ocr2_loaders.ray import read_results, records_from_results, run_ray_pipeline  # noqa: E402
+from deepseek_ocr2_loaders.records._modes import records  # noqa: E402
 from deepseek_ocr2_loaders.testing import ScriptedEngine  # noqa: E402
 
 pytestmark = [
@@ -172,7 +172,7 @@ def test_tiny_checkpoint_on_cpu_actor(ray_cluster: None, tiny_checkpoint: Path, 
 def test_cli_runs_a_job_with_a_local_checkpoint(ray_cluster: None, tiny_checkpoint: Path, tmp_path: Path) -> None:
     import argparse
 
-    from deepseek_ocr2_loaders.cli.ray_cmd import add_ray_parser, run_ray
+    from deepseek_ocr2_loaders.cli._ray_cmd import add_ray_parser, run_ray
 
     doc = pymupdf.open()
     doc.new_page(width=200, height=260)

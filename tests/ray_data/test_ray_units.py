@@ -14,12 +14,12 @@ import pytest
 # "ray.data", not "ray": a bare folder named ray on sys.path would import as a namespace package "ray"
 pytest.importorskip("ray.data")
 
-from deepseek_ocr2_loaders.cli.ray_cmd import add_ray_parser, engine_factory_from_args  # noqa: E402
+from deepseek_ocr2_loaders.cli._ray_cmd import add_ray_parser, engine_factory_from_args  # noqa: E402
 from deepseek_ocr2_loaders.errors import InputError  # noqa: E402
-from deepseek_ocr2_loaders.policies import RetryPolicy  # noqa: E402
+from deepseek_ocr2_loaders.options import RetryPolicy  # noqa: E402
 from deepseek_ocr2_loaders.ray._actor import OCRActor, result_schema  # noqa: E402
+from deepseek_ocr2_loaders.ray._results import page_result_from_dict, read_results  # noqa: E402
 from deepseek_ocr2_loaders.ray._rows import PAGE_COLUMNS, file_rows, list_inputs  # noqa: E402
-from deepseek_ocr2_loaders.ray.results import page_result_from_dict, read_results  # noqa: E402
 from deepseek_ocr2_loaders.testing import ScriptedEngine  # noqa: E402
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pymupdf
 
 from deepseek_ocr2_loaders import OCRStatus, TransformersEngine, convert
-from deepseek_ocr2_loaders.cache import PageCache
+from deepseek_ocr2_loaders.pipeline._cache import PageCache
 from deepseek_ocr2_loaders.testing import ScriptedEngine
 
 REPO = Path(__file__).resolve().parents[2]

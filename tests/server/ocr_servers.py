@@ -21,7 +21,7 @@ from typing import Any
 
 from PIL import Image
 
-from deepseek_ocr2_loaders.engines.base import EngineOutput, OCREngine
+from deepseek_ocr2_loaders.engines._base import EngineOutput, OCREngine
 from deepseek_ocr2_loaders.server import OCRServer, make_server
 
 

@@ -12,8 +12,8 @@ from server.ocr_servers import Counting, chat_body, running
 
 from deepseek_ocr2_loaders import TransformersEngine
 from deepseek_ocr2_loaders.errors import EngineError
+from deepseek_ocr2_loaders.model._vision_tokens import count_vision_tokens
 from deepseek_ocr2_loaders.testing import ScriptedEngine
-from deepseek_ocr2_loaders.vision_tokens import count_vision_tokens
 
 PAGE = Image.new("RGB", (300, 400), "white")
 

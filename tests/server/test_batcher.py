@@ -7,7 +7,7 @@ import threading
 import pytest
 from PIL import Image
 
-from deepseek_ocr2_loaders.engines.base import EngineOutput
+from deepseek_ocr2_loaders.engines._base import EngineOutput
 from deepseek_ocr2_loaders.errors import EngineError
 from deepseek_ocr2_loaders.server import Batcher, BatcherClosed
 from deepseek_ocr2_loaders.testing import ScriptedEngine

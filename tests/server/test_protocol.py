@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from server.ocr_servers import chat_body, png_url
 
-from deepseek_ocr2_loaders.engines.base import EngineOutput
-from deepseek_ocr2_loaders.server.protocol import (
+from deepseek_ocr2_loaders.engines._base import EngineOutput
+from deepseek_ocr2_loaders.server._protocol import (
     RequestError,
     completion_body,
     error_body,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import socket
 
-from deepseek_ocr2_loaders.cli.serve import add_serve_parser, run_serve
+from deepseek_ocr2_loaders.cli._serve import add_serve_parser, run_serve
 from deepseek_ocr2_loaders.server import OCRServer
 from deepseek_ocr2_loaders.testing import ScriptedEngine
 

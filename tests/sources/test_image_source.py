@@ -12,7 +12,7 @@ from PIL import Image
 
 from deepseek_ocr2_loaders.errors import InputError, UnsupportedInputError
 from deepseek_ocr2_loaders.sources import ImageSource, SourcePage, open_source
-from deepseek_ocr2_loaders.sources.image import to_rgb
+from deepseek_ocr2_loaders.sources._image import to_rgb
 
 RED = (255, 0, 0)
 WHITE = (255, 255, 255)

@@ -24,8 +24,8 @@ from deepseek_ocr2_loaders.errors import (
     UnsupportedInputError,
 )
 from deepseek_ocr2_loaders.sources import ImageSource, PdfSource, open_source
-from deepseek_ocr2_loaders.sources.image import _pil_errors
-from deepseek_ocr2_loaders.sources.pdf import _pymupdf_errors
+from deepseek_ocr2_loaders.sources._image import _pil_errors
+from deepseek_ocr2_loaders.sources._pdf import _pymupdf_errors
 
 
 def png_bytes() -> bytes:

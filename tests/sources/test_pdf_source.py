@@ -166,7 +166,7 @@ def test_huge_page_is_capped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -
     doc.new_page(width=14400, height=14400)
     path = tmp_path / "poster.pdf"
     doc.save(path)
-    caplog.set_level(logging.INFO, logger="deepseek_ocr2_loaders.sources.pdf")
+    caplog.set_level(logging.INFO, logger="deepseek_ocr2_loaders.sources._pdf")
     with open_source(path) as source:
         page = next(source.iter_pages())
     assert (page.width, page.height) == (14400, 14400)
@@ -177,7 +177,7 @@ def test_huge_page_is_capped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -
 
 
 def test_pages_below_the_cap_are_not_logged(real_pdfs: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="deepseek_ocr2_loaders.sources.pdf")
+    caplog.set_level(logging.INFO, logger="deepseek_ocr2_loaders.sources._pdf")
     with open_source(real_pdfs / "lincoln_letter.pdf") as source:  # 1837x2267 pt: 3674x4535 px
         assert next(source.iter_pages()).image.size == (3674, 4535)
     assert caplog.records == []

@@ -1,0 +1,333 @@
+"""In-process DeepSeek-OCR-2 on a GPU (or CPU) through Hugging Face transformers.
+
+Uses transformers' native ``DeepseekOcr2ForConditionalGeneration`` and
+``DeepseekOcr2Processor``: no ``trust_remote_code``. Options are a
+:class:`~deepseek_ocr2_loaders.options.TransformersOptions`; the model is shared through
+:mod:`._registry`; pages decode through the slot decoder (:mod:`._slots`) or
+``model.generate`` (:mod:`._generate`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, replace
+from typing import TYPE_CHECKING, Any
+
+from ...errors import ConfigError, DeepSeekOCR2Error, EngineError, GPUOutOfMemoryError
+from ...model import DEFAULT_MODEL, DEFAULT_NGRAM_SIZE, DEFAULT_NGRAM_WINDOW, MAX_NEW_TOKENS
+from ...options import TransformersOptions
+from .._base import EngineOutput, OCREngine
+from . import _registry
+from ._generate import generate_padded, guard_whitelist
+from ._guards import WindowedNoRepeatNGram
+from ._vision import embed_pages, encode, image_features
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+__all__ = ["DEFAULT_MODEL", "TransformersEngine"]
+
+PROMPT_ROOM = 256 + 144 * 6 + 1 + 8
+"""Prompt positions a slot reserves before the instruction: the largest image (6 crops) and BOS."""
+
+
+@contextmanager
+def _mapped_generation_errors() -> Iterator[None]:
+    """Translate torch's failures during generation into this package's errors."""
+    import torch
+
+    try:
+        yield
+    except DeepSeekOCR2Error:
+        raise
+    except torch.OutOfMemoryError as exc:
+        raise GPUOutOfMemoryError("the GPU ran out of memory; lower max_batch_size or vision_batch_size") from exc
+    except (RuntimeError, ValueError, IndexError) as exc:
+        raise EngineError(f"generation failed: {exc}") from exc
+
+
+def _device(name: str | None) -> torch.device:
+    """The torch device named, checked: a typo or CUDA on a CPU-only build is a :class:`ConfigError`."""
+    import torch
+
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"device {name!r} is not a torch device; use cuda, cuda:N or cpu") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r}: this PyTorch build sees no CUDA GPU; use device='cpu'")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif device.type != "cpu":
+        raise ConfigError(f"device {name!r} is not supported; use cuda, cuda:N or cpu")
+    return device
+
+
+class TransformersEngine(OCREngine):
+    """DeepSeek-OCR-2 in this process, pages batched on one device.
+
+    Every argument is a field of :class:`~deepseek_ocr2_loaders.options.TransformersOptions`,
+    where each is described once.
+
+    Args:
+        model: Hub id or local folder of a DeepSeek-OCR-2 checkpoint.
+        device: ``"cuda"``, ``"cuda:1"``, ``"cpu"``...; default CUDA when available.
+        dtype: ``"bfloat16"``, ``"float16"``, ``"float32"``; default bf16 on CUDA, fp32 on CPU.
+        attn_implementation: ``"sdpa"`` (default) or ``"eager"``; ``"flash_attention_2"``
+            with ``decode="generate"`` and the ``flash`` extra.
+        max_batch_size: Pages decoded together: slots in flight (``decode="slots"``; fewer
+            when free GPU memory holds fewer) or one ``model.generate`` batch. Default 128 on
+            a GPU with ``decode="slots"``, else 16.
+        vision_batch_size: Pages whose views go through the vision towers together, about
+            0.4 GiB of GPU memory each. Default 16 on a GPU, 2 on a CPU.
+        max_new_tokens: Token budget per page (the model card uses 8192).
+        ngram_size: Length of the n-grams that may not repeat...
+        ngram_window: ...inside this many recent tokens (``<td>``/``</td>`` exempt).
+        revision: Hub revision (branch, tag or commit) to load.
+        local_files_only: Never touch the network; load from the local cache or folder.
+        decode: ``"slots"`` (default: continuous batching over a static per-slot KV cache,
+            CUDA graphs on GPU, finished pages' slots refilled at once) or ``"generate"``
+            (transformers' ``model.generate`` on left-padded batches).
+        ignore_eos: Never stop at EOS: every page gets ``max_new_tokens`` (benchmarks only).
+        stop_loops: Stop a page early when its newest tokens loop.
+        cuda_graphs: Capture the slot decode step in a CUDA graph (GPU only).
+
+    Raises:
+        ModelLoadError: The checkpoint is missing or unreadable (on first use); the message
+            says how to point at a local copy.
+        ConfigError: An option is unknown, out of bounds, or names a device that is not here.
+
+    Examples:
+        >>> with TransformersEngine("./DeepSeek-OCR-2") as engine:  # doctest: +SKIP
+        ...     outputs = engine.generate([page_image], "<image>\\nFree OCR.")
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        attn_implementation: str = "sdpa",
+        max_batch_size: int | None = None,
+        vision_batch_size: int | None = None,
+        max_new_tokens: int = MAX_NEW_TOKENS,
+        ngram_size: int = DEFAULT_NGRAM_SIZE,
+        ngram_window: int = DEFAULT_NGRAM_WINDOW,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        decode: str = "slots",
+        ignore_eos: bool = False,
+        stop_loops: bool = True,
+        cuda_graphs: bool = True,
+    ) -> None:
+        import torch
+
+        options = TransformersOptions(
+            model=str(model),
+            device=device,
+            dtype=dtype,
+            attn_implementation=attn_implementation,
+            max_batch_size=max_batch_size,
+            vision_batch_size=vision_batch_size,
+            max_new_tokens=max_new_tokens,
+            ngram_size=ngram_size,
+            ngram_window=ngram_window,
+            revision=revision,
+            local_files_only=local_files_only,
+            decode=decode,
+            ignore_eos=ignore_eos,
+            stop_loops=stop_loops,
+            cuda_graphs=cuda_graphs,
+        )
+        if options.attn_implementation == "flash_attention_2":
+            try:
+                import flash_attn  # noqa: F401
+            except ImportError as exc:
+                raise ConfigError(
+                    "attn_implementation='flash_attention_2' needs flash-attn: "
+                    "pip install 'deepseek-ocr2-loaders[flash]'"
+                ) from exc
+        self.device = _device(options.device)
+        gpu = self.device.type == "cuda"
+        self.dtype = getattr(torch, options.dtype) if options.dtype else (torch.bfloat16 if gpu else torch.float32)
+        self.options = options
+        self.model_id = options.model
+        self.batch_size, self.vision_batch_size = options.batch_sizes(gpu=gpu)
+        self.last_stats: dict[str, float] = {}
+        self._decoder: Any = None
+        self._decoder_wanted = 0
+        self._key = (self.model_id, options.revision, str(self.device), str(self.dtype), options.attn_implementation)
+        self._loaded: _registry.LoadedModel | None = None
+        self._stricter: TransformersEngine | None = None
+
+    @classmethod
+    def from_options(cls, options: TransformersOptions) -> TransformersEngine:
+        """The engine these options describe (the model loads on first use)."""
+        values = asdict(options)
+        return cls(values.pop("model"), **values)
+
+    @property
+    def name(self) -> str:
+        """The model id or folder name, as recorded in page metadata."""
+        return self.model_id
+
+    @property
+    def max_new_tokens(self) -> int:
+        """Token budget per page; the server lowers it for requests that ask for fewer tokens."""
+        return self.options.max_new_tokens
+
+    @max_new_tokens.setter
+    def max_new_tokens(self, value: int) -> None:
+        self.options = replace(self.options, max_new_tokens=value)
+        if self._stricter is not None:
+            self._stricter.max_new_tokens = value
+
+    @property
+    def _graph_ready(self) -> bool:
+        """bf16 on CUDA: grouped GEMM experts (static shapes) exist only for bf16."""
+        import torch
+
+        return self.device.type == "cuda" and self.dtype == torch.bfloat16
+
+    @property
+    def fingerprint(self) -> dict[str, object]:
+        """Every option that changes the text it writes (the dtype as resolved for the device)."""
+        return {**self.options.fingerprint(), "dtype": str(self.dtype)}
+
+    def stricter(self) -> TransformersEngine:
+        """The same engine, every option kept, with a stronger n-gram guard (same loaded model)."""
+        if self._stricter is None:
+            self._stricter = TransformersEngine.from_options(self.options.stricter())
+        return self._stricter
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def _acquire(self) -> _registry.LoadedModel:
+        """Load the model on first use; share it with engines of the same key."""
+        if self._loaded is None:
+            self._loaded = _registry.acquire(self._key, self._load)
+        return self._loaded
+
+    def _load(self) -> _registry.LoadedModel:
+        return _registry.load_model(
+            self.model_id,
+            revision=self.options.revision,
+            local_files_only=self.options.local_files_only,
+            device=self.device,
+            dtype=self.dtype,
+            attn_implementation=self.options.attn_implementation,
+            grouped_experts=self._graph_ready,
+        )
+
+    def close(self) -> None:
+        """Release this engine's hold on the model; the last holder frees the GPU."""
+        if self._stricter is not None:
+            self._stricter.close()
+            self._stricter = None
+        self._decoder = None
+        if self._loaded is None:
+            return
+        _registry.release(self._key, self._loaded)
+        self._loaded = None
+        if self.device.type == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
+    # -- inference -----------------------------------------------------------------
+
+    def generate(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
+        """Read the images with ``prompt``, ``max_batch_size`` pages in flight at a time."""
+        with _mapped_generation_errors():
+            if self.options.decode == "slots":
+                return self._generate_slots(images, prompt)
+            outputs: list[EngineOutput] = []
+            for start in range(0, len(images), self.batch_size):
+                outputs.extend(generate_padded(self, images[start : start + self.batch_size], prompt))
+            return outputs
+
+    def _generate_slots(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
+        import torch
+
+        from ._vision import page_prompts
+
+        loaded = self._acquire()
+        tokenizer = loaded.processor.tokenizer
+        decoder = self._slot_decoder(loaded.model, tokenizer, len(images), prompt)
+        outputs: dict[int, EngineOutput] = {}
+        started = time.perf_counter()
+        with torch.inference_mode():
+            pages = page_prompts(self, images, prompt, self.vision_batch_size, decoder.stats)
+            for result in decoder.run(pages):
+                outputs[result.index] = EngineOutput(
+                    text=tokenizer.decode(result.tokens, skip_special_tokens=False),
+                    finish_reason=result.finish_reason,
+                    vision_tokens=result.vision_tokens,
+                    output_tokens=result.output_tokens,
+                )
+        self.last_stats = {**decoder.stats, "total_s": time.perf_counter() - started, "slots": decoder.slots}
+        decoder.stats.clear()
+        return [outputs[index] for index in range(len(images))]
+
+    def _slot_decoder(self, model: Any, tokenizer: Any, pages: int, prompt: str) -> Any:
+        """The decoder for this many pages: slots in powers of two up to max_batch_size, sized to memory."""
+        from ._kv_cache import fit_slots
+        from ._slots import SlotDecoder
+
+        options = self.options
+        wanted = min(self.batch_size, 1 << max(pages - 1, 0).bit_length())
+        room = PROMPT_ROOM + len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        current = self._decoder
+        if (
+            current is not None
+            and self._decoder_wanted == wanted
+            and current.prompt_room >= room
+            and current.max_new_tokens == options.max_new_tokens
+        ):
+            return current  # (sized before: free memory now excludes its own cache)
+        del current
+        self._decoder = None  # free the old cache before the new one is allocated
+        self._decoder_wanted = wanted
+        slots = fit_slots(model, wanted, room + options.max_new_tokens + 1, self.vision_batch_size)
+        self._decoder = SlotDecoder(
+            model=model,
+            slots=slots,
+            max_new_tokens=options.max_new_tokens,
+            prompt_room=room,
+            eos_id=tokenizer.eos_token_id,
+            pad_id=tokenizer.pad_token_id,
+            guard=WindowedNoRepeatNGram(options.ngram_size, options.ngram_window, guard_whitelist(tokenizer)),
+            ignore_eos=options.ignore_eos,
+            stop_loops=options.stop_loops,
+            use_cuda_graph=options.cuda_graphs and self._graph_ready,
+        )
+        return self._decoder
+
+    # -- vision (used by the slot decoder's page encoder and the benchmarks) ---------
+
+    def encode(self, images: list[Image.Image], prompt: str, *, pin: bool = False) -> Any:
+        """Processor inputs for a batch (see :func:`._vision.encode`); ``pin`` page-locks pixels on CUDA."""
+        return encode(self._acquire().processor, images, prompt, pin_on=self.device if pin else None)
+
+    def _to_device(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels on the engine's device in its dtype (a no-op for pixels already there)."""
+        return pixels.to(self.device, non_blocking=pixels.is_pinned()).to(self.dtype)
+
+    def image_features(
+        self, model: Any, pixel_values: torch.Tensor, pixel_values_local: torch.Tensor | None, crops: list[int]
+    ) -> list[torch.Tensor]:
+        """Each page's vision features, ``vision_batch_size`` pages at a time."""
+        return image_features(
+            model, pixel_values, pixel_values_local, crops, batch=self.vision_batch_size, to_device=self._to_device
+        )
+
+    def _embed(self, model: Any, inputs: Any, input_ids: torch.Tensor) -> torch.Tensor:
+        """Token embeddings of a padded batch with each page's image features scattered in."""
+        return embed_pages(model, inputs, input_ids, batch=self.vision_batch_size, to_device=self._to_device)

@@ -1,0 +1,141 @@
+"""Pages -> decoder prompts: processor inputs, vision features, and image features merged into embeddings."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+__all__ = ["PagePrompt", "embed_pages", "encode", "image_features", "page_prompts"]
+
+
+@dataclass
+class PagePrompt:
+    """One page ready for decoding: prompt token ids and prompt embeddings (vision merged in)."""
+
+    index: int
+    input_ids: torch.Tensor  # (T,)
+    embeds: torch.Tensor  # (T, hidden)
+    vision_tokens: int
+
+
+def page_prompts(
+    engine: Any, images: list[Any], prompt: str, micro_batch: int, stats: dict[str, float]
+) -> Iterator[PagePrompt]:
+    """Encode pages lazily, ``micro_batch`` at a time through the vision towers, one prompt per page.
+
+    The processor's CPU work (resize, crop, normalise) runs page by page on worker threads
+    (PIL and NumPy release the GIL), up to two micro-batches ahead, so the GPU does not wait
+    for it and host memory stays bounded. Each page keeps its own unpadded prompt: a
+    micro-batch shares only the vision towers, its pixels concatenated on the device.
+    """
+    model = engine._acquire().model
+    image_token = model.config.image_token_id
+    embed = model.get_input_embeddings()
+    upcoming = iter(range(len(images)))
+    workers = min(8, os.cpu_count() or 1)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr-preprocess")
+    try:
+        queued: deque[tuple[int, Future[Any]]] = deque()
+
+        def fill() -> None:
+            while len(queued) < 2 * micro_batch and (index := next(upcoming, None)) is not None:
+                queued.append((index, pool.submit(engine.encode, [images[index]], prompt, pin=True)))
+
+        fill()
+        while queued:
+            begun = time.perf_counter()
+            batch = [
+                (index, future.result())
+                for index, future in (queued.popleft() for _ in range(min(micro_batch, len(queued))))
+            ]
+            fill()
+            stats["preprocess_wait_s"] = stats.get("preprocess_wait_s", 0.0) + time.perf_counter() - begun
+            begun = time.perf_counter()
+            locals_ = [
+                engine._to_device(inputs["pixel_values_local"]) for _, inputs in batch if "pixel_values_local" in inputs
+            ]
+            features = engine.image_features(
+                model,
+                torch.cat([engine._to_device(inputs["pixel_values"]) for _, inputs in batch]),
+                torch.cat(locals_) if locals_ else None,
+                [int(inputs["num_local_patches"][0]) for _, inputs in batch],
+            )
+            prompts = []
+            for (index, inputs), feature in zip(batch, features, strict=True):
+                ids = inputs["input_ids"][0].to(engine.device)
+                mask = (ids == image_token).unsqueeze(-1)
+                embeds = embed(ids).masked_scatter(mask, feature.to(engine.dtype))
+                prompts.append(PagePrompt(index, ids, embeds, int(feature.shape[0])))
+            if engine.device.type == "cuda":
+                torch.cuda.synchronize()
+            stats["vision_s"] = stats.get("vision_s", 0.0) + time.perf_counter() - begun
+            yield from prompts
+    finally:  # stopped early or failed: drop the pages not started, wait for the running ones
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def encode(processor: Any, images: list[Any], prompt: str, *, pin_on: torch.device | None = None) -> Any:
+    """Processor inputs for a batch: ``BOS + prompt`` per page, ``<image>`` expanded, left-padded.
+
+    Thread-safe and CPU-only, so pages are encoded on worker threads ahead of the GPU.
+    ``pin_on`` (a CUDA device) page-locks the pixels: their copy to the GPU is then faster
+    and does not block (worth it for the few pages in flight, not for a large batch).
+    """
+    text = f"{processor.tokenizer.bos_token}{prompt}"
+    inputs = processor(
+        images=images, text=[text] * len(images), padding=True, add_special_tokens=False, return_tensors="pt"
+    )
+    if pin_on is not None and pin_on.type == "cuda":
+        for key in ("pixel_values", "pixel_values_local"):
+            if key in inputs:
+                inputs[key] = inputs[key].pin_memory()
+    return inputs
+
+
+def image_features(
+    model: Any,
+    pixel_values: torch.Tensor,
+    pixel_values_local: torch.Tensor | None,
+    crops: list[int],
+    *,
+    batch: int,
+    to_device: Any,
+) -> list[torch.Tensor]:
+    """Each page's vision features (crops, global view, separator), on the device.
+
+    Pages go through the model's own ``get_image_features`` ``batch`` at a time, so the
+    vision towers never see more pages at once; pixels still on the host move a slice at a time.
+    """
+    features: list[torch.Tensor] = []
+    for start in range(0, len(crops), batch):
+        stop = start + batch
+        first, last = sum(crops[:start]), sum(crops[:stop])
+        local = None if pixel_values_local is None or first == last else pixel_values_local[first:last]
+        out = model.get_image_features(
+            pixel_values=to_device(pixel_values[start:stop]),
+            pixel_values_local=None if local is None else to_device(local),
+            num_local_patches=crops[start:stop],
+            return_dict=True,
+        )
+        features.extend(out.pooler_output)
+    return features
+
+
+def embed_pages(model: Any, inputs: Any, input_ids: torch.Tensor, *, batch: int, to_device: Any) -> torch.Tensor:
+    """Token embeddings of a padded batch with each page's image features scattered in."""
+    embeds = model.get_input_embeddings()(input_ids)
+    crops = [int(n) for n in inputs["num_local_patches"]]
+    features = image_features(
+        model, inputs["pixel_values"], inputs.get("pixel_values_local"), crops, batch=batch, to_device=to_device
+    )
+    flat = torch.cat(features, dim=0).to(embeds.dtype)
+    mask = (input_ids == model.config.image_token_id).unsqueeze(-1)
+    merged: torch.Tensor = embeds.masked_scatter(mask, flat)
+    return merged

@@ -1,0 +1,76 @@
+"""``DeepSeekOCR2Parser``: a blob parser, for ``GenericLoader`` and any blob loader."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from langchain_core.document_loaders import BaseBlobParser
+from langchain_core.documents import Document
+from langchain_core.documents.base import Blob
+
+from ..chunking import ChunkOptions
+from ..engines._base import OCREngine
+from ..model import DEFAULT_DPI, DEFAULT_PROMPT
+from ..pipeline._convert import NamedSource, Source
+from ..records._loading import LoadOptions, load_records, make_engine
+from ._documents import to_document
+
+__all__ = ["DeepSeekOCR2Parser"]
+
+
+class DeepSeekOCR2Parser(BaseBlobParser):
+    """Parse PDF and image blobs into Documents with DeepSeek-OCR-2.
+
+    Example:
+        .. code-block:: python
+
+            from langchain_community.document_loaders.generic import GenericLoader
+            from deepseek_ocr2_loaders.langchain import DeepSeekOCR2Parser
+
+            loader = GenericLoader.from_filesystem("scans/", glob="**/*.pdf", parser=DeepSeekOCR2Parser())
+            docs = loader.load()
+
+    Takes the same arguments as :class:`DeepSeekOCR2Loader` except the paths.
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: str = "page",
+        engine: OCREngine | None = None,
+        prompt: str = DEFAULT_PROMPT,
+        pages: str | Sequence[int] | None = None,
+        password: str | None = None,
+        dpi: int = DEFAULT_DPI,
+        chunk_size: int = 512,
+        chunk_overlap: int = 0,
+        tables_as_pipe: bool = False,
+        on_error: str = "raise",
+        cache: bool | str | os.PathLike[str] = True,
+        optical_compression: bool = False,
+        **engine_options: Any,
+    ) -> None:
+        self.options = LoadOptions(
+            mode=mode,
+            prompt=prompt,
+            pages=pages,
+            dpi=dpi,
+            password=password,
+            chunk=ChunkOptions(chunk_size=chunk_size, chunk_overlap=chunk_overlap, tables_as_pipe=tables_as_pipe),
+            on_error=on_error,
+            cache=cache,
+            optical_compression=optical_compression,
+        )
+        self.engine = make_engine(engine, engine_options)
+
+    def lazy_parse(self, blob: Blob) -> Iterator[Document]:
+        """Yield the blob's Documents as its pages finish."""
+        source: Source = (
+            blob.path
+            if blob.path is not None and blob.data is None
+            else NamedSource(blob.as_bytes(), str(blob.source or "<blob>"))
+        )
+        for record in load_records([source], self.engine, self.options):
+            yield to_document(record)

@@ -1,0 +1,64 @@
+"""``MarkdownStructureNodeParser``: LlamaIndex NodeParser over the core Markdown chunker."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from llama_index.core.node_parser import NodeParser
+from llama_index.core.node_parser.node_utils import build_nodes_from_splits
+from llama_index.core.schema import BaseNode
+from pydantic import Field, PrivateAttr
+
+from ..chunking import ChunkOptions, MarkdownChunker
+from ..records._metadata import HEAVY_KEYS
+from ..records._modes import split_records
+
+__all__ = ["MarkdownStructureNodeParser"]
+
+
+class MarkdownStructureNodeParser(NodeParser):
+    """Split Documents by Markdown structure into token-bounded nodes; usable in an IngestionPipeline.
+
+    Nodes keep their source relationship and metadata, extended with ``header_path``,
+    ``Header 1``..``Header 6``, ``token_count`` and ``chunk_index``; ids are deterministic.
+
+    Example:
+        .. code-block:: python
+
+            pipeline = IngestionPipeline(transformations=[MarkdownStructureNodeParser(chunk_size=512)])
+            nodes = pipeline.run(documents=DeepSeekOCR2Reader().load_data("paper.pdf"))
+    """
+
+    chunk_size: int = Field(default=512, description="max tokens per node")
+    chunk_overlap: int = Field(default=0, description="overlapping tokens between nodes of one section")
+    tables_as_pipe: bool = Field(default=False, description="simple HTML tables as pipe tables")
+    _chunker: MarkdownChunker = PrivateAttr()
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        self._chunker = MarkdownChunker(
+            ChunkOptions(
+                chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap, tables_as_pipe=self.tables_as_pipe
+            )
+        )
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name used when the parser is serialised."""
+        return "MarkdownStructureNodeParser"
+
+    def _parse_nodes(self, nodes: Sequence[BaseNode], show_progress: bool = False, **kwargs: Any) -> list[BaseNode]:
+        out: list[BaseNode] = []
+        for node in nodes:
+            records = split_records(node.get_content(), dict(node.metadata), self._chunker)
+            built = build_nodes_from_splits(
+                [r.text for r in records], node, id_func=lambda i, _doc, records=records: records[i].id
+            )
+            for child, record in zip(built, records, strict=True):
+                child.metadata = dict(record.metadata)
+                excluded = [key for key in HEAVY_KEYS if key in child.metadata]
+                child.excluded_embed_metadata_keys = sorted(set(child.excluded_embed_metadata_keys) | set(excluded))
+                child.excluded_llm_metadata_keys = sorted(set(child.excluded_llm_metadata_keys) | set(excluded))
+            out.extend(built)
+        return out

@@ -1,0 +1,132 @@
+"""``DeepSeekOCR2Reader``: PDFs and images to LlamaIndex Documents with DeepSeek-OCR-2."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.readers.base import BasePydanticReader
+from llama_index.core.schema import Document
+from pydantic import Field, PrivateAttr
+
+from ..chunking import ChunkOptions
+from ..engines._base import OCREngine
+from ..model import DEFAULT_DPI, DEFAULT_PROMPT
+from ..pipeline._convert import NamedSource, Source
+from ..records._loading import LoadOptions, aload_records, load_records, make_engine
+from ..sources import expand_inputs
+from ._documents import to_document
+
+__all__ = ["DeepSeekOCR2Reader"]
+
+
+class DeepSeekOCR2Reader(BasePydanticReader):
+    """Read PDFs and images into LlamaIndex Documents with DeepSeek-OCR-2.
+
+    Setup:
+        ``pip install deepseek-ocr2-loaders`` (a CUDA GPU for the default engine).
+
+    Instantiate:
+        .. code-block:: python
+
+            from deepseek_ocr2_loaders.llama_index import DeepSeekOCR2Reader
+
+            reader = DeepSeekOCR2Reader(mode="page")
+            docs = reader.load_data("paper.pdf")
+
+    With SimpleDirectoryReader:
+        .. code-block:: python
+
+            SimpleDirectoryReader("scans/", file_extractor={".pdf": reader, ".png": reader}).load_data()
+
+    Async load:
+        .. code-block:: python
+
+            docs = await reader.aload_data("paper.pdf")  # native async, inside a running loop
+
+    Metadata is that of :class:`deepseek_ocr2_loaders.langchain.DeepSeekOCR2Loader`; the JSON-string
+    keys (``bboxes``, ``element_types``, ``errors``, ``sha256``) are excluded from embed and LLM metadata.
+    """
+
+    is_remote: bool = False
+    mode: str = Field(default="page", description="page, single, elements or chunks")
+    prompt: str = Field(default=DEFAULT_PROMPT, description="prompt preset or custom instruction")
+    pages: str | list[int] | None = Field(default=None, description='"1-3,7" (1-based) or 0-based indices')
+    password: str | None = Field(default=None, description="password of encrypted PDFs", repr=False)
+    dpi: int = Field(default=DEFAULT_DPI, description="PDF render resolution")
+    chunk_size: int = Field(default=512, description="tokens per chunk in chunks mode")
+    chunk_overlap: int = Field(default=0, description="overlapping tokens between chunks of one section")
+    tables_as_pipe: bool = Field(default=False, description="simple HTML tables as pipe tables in chunks mode")
+    on_error: str = Field(default="raise", description="a file that cannot be opened: raise, skip or placeholder")
+    cache: bool | str = Field(default=True, description="page cache: True (user cache folder), a SQLite path, or False")
+    optical_compression: bool = Field(default=False, description="read pages from their compact view (257 tokens)")
+    _engine: OCREngine = PrivateAttr()
+    _options: LoadOptions = PrivateAttr()
+
+    def __init__(self, *, engine: OCREngine | None = None, **data: Any) -> None:
+        engine_options = {key: data.pop(key) for key in list(data) if key not in type(self).model_fields}
+        super().__init__(**data)
+        self._options = LoadOptions(
+            mode=self.mode,
+            prompt=self.prompt,
+            pages=self.pages,
+            dpi=self.dpi,
+            password=self.password,
+            chunk=ChunkOptions(
+                chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap, tables_as_pipe=self.tables_as_pipe
+            ),
+            on_error=self.on_error,
+            cache=self.cache,
+            optical_compression=self.optical_compression,
+        )
+        self._engine = make_engine(engine, engine_options)
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name used when the reader is serialised."""
+        return "DeepSeekOCR2Reader"
+
+    def lazy_load_data(
+        self,
+        file: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        extra_info: dict[str, Any] | None = None,
+        fs: Any = None,
+    ) -> Iterator[Document]:
+        """Yield Documents as pages finish; ``extra_info`` is merged into every Document's metadata.
+
+        Args:
+            file: A file, a folder, or a list of them.
+            extra_info: Metadata to add (``SimpleDirectoryReader`` passes file metadata here).
+            fs: An fsspec filesystem to read ``file`` from instead of the local disk.
+        """
+        for record in load_records(self._sources(file, fs), self._engine, self._options):
+            yield to_document(record, extra_info)
+
+    async def alazy_load_data(
+        self,
+        file: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        extra_info: dict[str, Any] | None = None,
+        fs: Any = None,
+    ) -> list[Document]:
+        """Native async load through ``engine.agenerate``; safe inside a running event loop."""
+        return [
+            to_document(record, extra_info)
+            async for record in aload_records(self._sources(file, fs), self._engine, self._options)
+        ]
+
+    async def aload_data(self, *args: Any, **load_kwargs: Any) -> list[Document]:
+        """Async load (native, not a thread around :meth:`load_data`)."""
+        return await self.alazy_load_data(*args, **load_kwargs)
+
+    @staticmethod
+    def _sources(file: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], fs: Any) -> list[Source]:
+        if fs is None:
+            return list(expand_inputs(file))
+        files = [file] if isinstance(file, (str, os.PathLike)) else list(file)
+        sources: list[Source] = []
+        for item in files:
+            with fs.open(str(item), "rb") as stream:
+                sources.append(NamedSource(stream.read(), str(Path(item))))
+        return sources

@@ -1,0 +1,119 @@
+"""One batch of pages through cache, engine, retries and result building, without I/O.
+
+:func:`process_batch` is a generator that *yields* the engine calls it needs and receives
+their answers, so the synchronous and the asynchronous drivers in :mod:`.pipeline` share
+every decision (cache hits, which pages to retry, what to store) and differ only in how
+they call the engine: ``generate`` or ``await agenerate``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Union
+
+from ..engines._base import EngineOutput, OCREngine
+from ..errors import DeepSeekOCR2Error, EngineError, InputError
+from ..options import RetryPolicy
+from ..sources import SourcePage
+from ..types import PageResult
+from ._results import DocumentInfo, PageOutcome, build_page_result
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from ._cache import PageCache
+
+__all__ = ["Answer", "EngineCall", "PendingPage", "process_batch"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PendingPage:
+    """A rendered page waiting for the engine, or one that failed to render."""
+
+    document: DocumentInfo
+    index: int
+    page: SourcePage | None
+    error: InputError | None = None
+    stage: str = "render"  # where a page without an image failed: "render", or "open" for a whole file
+
+
+@dataclass(frozen=True)
+class EngineCall:
+    """A request from :func:`process_batch` to its driver: run ``engine`` on these images."""
+
+    engine: OCREngine
+    images: list[Image.Image]
+    prompt: str
+
+
+Answer = Union[list[EngineOutput], EngineError]
+"""What the driver sends back: the outputs, or the engine's error."""
+
+
+def process_batch(
+    batch: list[PendingPage],
+    *,
+    engine: OCREngine,
+    prompt: str,
+    retry: RetryPolicy,
+    cache: PageCache | None = None,
+    cache_key: Callable[[PendingPage], str] | None = None,
+    compression: bool = False,
+) -> Generator[EngineCall, Answer, list[PageResult]]:
+    """Decide every page of a batch; yields engine calls, returns the page results in order."""
+    ready = [item for item in batch if item.page is not None]
+    outcomes: dict[int, PageOutcome | DeepSeekOCR2Error] = {}
+    keys = {id(item): cache_key(item) for item in ready} if cache is not None and cache_key else {}
+    hits = cache.get_many(list(keys.values())) if cache is not None and keys else {}
+    for item in ready:
+        cached = hits.get(keys.get(id(item), ""))
+        if cached is not None:
+            outcomes[id(item)] = _outcome_from_json(cached)
+    todo = [item for item in ready if id(item) not in outcomes]
+    fresh = list(todo)
+    attempt, current = 1, engine
+    while todo:
+        answer = yield EngineCall(current, [item.page.image for item in todo if item.page], prompt)
+        if not isinstance(answer, EngineError) and len(answer) != len(todo):
+            answer = EngineError(f"the engine returned {len(answer)} outputs for {len(todo)} pages")
+        if isinstance(answer, EngineError):
+            logger.error("the engine failed on %d page(s): %s", len(todo), answer)
+            for item in todo:  # a failed retry keeps the looped first answer
+                outcomes.setdefault(id(item), answer)
+            break
+        for item, output in zip(todo, answer, strict=True):
+            outcomes[id(item)] = PageOutcome(output, attempt)
+        looping = [item for item, output in zip(todo, answer, strict=True) if output.finish_reason == "repetition"]
+        todo = looping if attempt <= retry.retries else []
+        attempt, current = attempt + 1, engine.stricter()
+    if cache is not None:
+        for item in fresh:
+            outcome = outcomes[id(item)]
+            if isinstance(outcome, PageOutcome):
+                cache.put(keys[id(item)], _outcome_to_json(outcome))
+    return [
+        build_page_result(
+            item.document,
+            item.index,
+            item.page,
+            outcomes.get(id(item), item.error or EngineError("page was not processed")),
+            model=engine.name,
+            prompt=prompt,
+            use_text_layer=retry.fallback_to_text_layer,
+            failure_stage=item.stage,
+            compression=compression,
+        )
+        for item in batch
+    ]
+
+
+def _outcome_to_json(outcome: PageOutcome) -> dict[str, Any]:
+    return {"output": asdict(outcome.output), "attempts": outcome.attempts}
+
+
+def _outcome_from_json(value: dict[str, Any]) -> PageOutcome:
+    return PageOutcome(EngineOutput(**value["output"]), int(value["attempts"]))

@@ -1,0 +1,189 @@
+"""Page results -> framework-agnostic document records, per loader mode.
+
+``page`` gives one record per page, ``single`` one per file, ``elements`` one per grounded
+block, ``chunks`` Markdown-structure chunks. The adapters only turn a
+:class:`DocumentRecord` into their framework's ``Document``, so both frameworks get the
+same texts, metadata and ids. No page is dropped: a failed page still gives a record in
+``page``, ``elements`` and ``chunks`` mode (empty text, ``ocr_status="failed"``), and
+``single`` reports the worst page status.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from ..chunking import MarkdownChunker
+from ..errors import ConfigError
+from ..types import OCRStatus, PageResult
+from ._metadata import (
+    Metadata,
+    chunk_metadata,
+    element_metadata,
+    page_metadata,
+    record_id,
+    text_hash,
+    union_element_types,
+    worst_status,
+)
+
+__all__ = ["MODES", "DocumentRecord", "Mode", "arecords", "check_mode", "records", "split_records"]
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["page", "single", "elements", "chunks"]
+MODES: tuple[str, ...] = ("page", "single", "elements", "chunks")
+PAGE_SEPARATOR = "\n\n"
+
+
+def check_mode(mode: str) -> Mode:
+    """Validate a loader ``mode``.
+
+    Raises:
+        ConfigError: ``mode`` is not one of :data:`MODES`.
+    """
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
+    return mode  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """Text, flat metadata and a deterministic id: what becomes one framework Document."""
+
+    id: str
+    text: str
+    metadata: Metadata
+
+
+def records(
+    pages: Iterable[PageResult], mode: Mode, chunker: MarkdownChunker | None = None
+) -> Iterator[DocumentRecord]:
+    """Turn a stream of page results (one or more files, in order) into records, lazily.
+
+    ``page`` and ``elements`` records are yielded as soon as their page arrives; chunks as
+    soon as the chunker closes them; ``single`` when its file's last page arrives.
+    """
+    for _, document_pages in itertools.groupby(pages, key=lambda page: (page.source, page.sha256)):
+        if mode == "page":
+            yield from map(page_record, document_pages)
+        elif mode == "elements":
+            for page in document_pages:
+                yield from element_records(page)
+        elif mode == "single":
+            yield single_record(list(document_pages))
+        else:
+            yield from _chunk_records(document_pages, chunker or MarkdownChunker())
+
+
+async def arecords(
+    pages: AsyncIterable[PageResult], mode: Mode, chunker: MarkdownChunker | None = None
+) -> AsyncIterator[DocumentRecord]:
+    """Async :func:`records`.
+
+    ``page`` and ``elements`` stream per page; ``single`` and ``chunks`` are built when
+    each file's pages are all in (the chunker is synchronous).
+    """
+    document: list[PageResult] = []
+    async for page in pages:
+        if mode in ("page", "elements"):
+            for record in records([page], mode):
+                yield record
+            continue
+        if document and (page.source, page.sha256) != (document[0].source, document[0].sha256):
+            for record in records(document, mode, chunker):
+                yield record
+            document = []
+        document.append(page)
+    for record in records(document, mode, chunker):
+        yield record
+
+
+def page_record(page: PageResult) -> DocumentRecord:
+    """One page as a record (a file that could not be opened has no hash: its name stands in)."""
+    return DocumentRecord(
+        record_id(page.sha256 or text_hash(page.source), page.page), page.markdown, page_metadata(page)
+    )
+
+
+def element_records(page: PageResult) -> Iterator[DocumentRecord]:
+    """One record per grounded block; a page without blocks gives its page record instead."""
+    if not page.blocks:
+        yield page_record(page)
+        return
+    figures = iter(page.figures)
+    for index, block in enumerate(page.blocks):
+        text = block.text
+        if block.label == "image" and block.bbox is not None:
+            figure = next(figures, None)
+            link = f"![Figure]({figure.name})" if figure else ""
+            text = f"{link}\n{text}".strip()
+        yield DocumentRecord(record_id(page.sha256, page.page, "e", index), text, element_metadata(page, block, index))
+
+
+def single_record(pages: list[PageResult]) -> DocumentRecord:
+    """A whole file as one record: page texts joined, tokens summed, the worst status."""
+    first = pages[0]
+    metadata = page_metadata(first)
+    metadata.update(
+        page=first.page,
+        page_end=pages[-1].page,
+        ocr_status=worst_status(page.status for page in pages).value,
+        vision_tokens=sum(page.vision_tokens for page in pages),
+        output_tokens=sum(page.output_tokens for page in pages),
+        element_types=union_element_types(pages),
+        bboxes="[]",
+        errors="[]",
+        pages_failed=sum(page.status is OCRStatus.FAILED for page in pages),
+    )
+    text = PAGE_SEPARATOR.join(page.markdown for page in pages if page.markdown)
+    return DocumentRecord(record_id(first.sha256, first.page, "doc"), text, metadata)
+
+
+def split_records(text: str, metadata: Metadata, chunker: MarkdownChunker) -> list[DocumentRecord]:
+    """Split one Document's text into chunk records that keep and extend its metadata.
+
+    Used by both splitters. The page comes from ``metadata["page"]`` when present, so
+    splitting page Documents gives the same page keys as ``mode="chunks"``.
+    """
+    page = metadata.get("page", 0)
+    page = page if isinstance(page, int) and not isinstance(page, bool) else 0
+    status = metadata.get("ocr_status")
+    known = status if isinstance(status, str) and status in {s.value for s in OCRStatus} else None
+    content = str(metadata.get("sha256") or "") or text_hash(text)
+    return [
+        DocumentRecord(
+            record_id(content, chunk.page, "c", chunk.index),
+            chunk.text,
+            chunk_metadata(metadata, chunk, OCRStatus(known) if known else None),
+        )
+        for chunk in chunker.chunk_text(text, page=page)
+    ]
+
+
+def _chunk_records(pages: Iterable[PageResult], chunker: MarkdownChunker) -> Iterator[DocumentRecord]:
+    """Chunks of one file; a failed page has no text to chunk, so it gives its (empty) page record."""
+    seen: dict[int, tuple[Metadata, OCRStatus]] = {}
+    failed: list[DocumentRecord] = []
+
+    def remember(stream: Iterable[PageResult]) -> Iterator[PageResult]:
+        for page in stream:
+            seen[page.page] = (page_metadata(page), page.status)
+            if page.status is OCRStatus.FAILED:
+                failed.append(page_record(page))
+            yield page
+
+    for chunk in chunker.chunk_pages(remember(pages)):
+        yield from _drain(failed)
+        spanned = [seen[i][1] for i in range(chunk.page, chunk.page_end + 1) if i in seen]
+        metadata = chunk_metadata(seen[chunk.page][0], chunk, worst_status(spanned))
+        yield DocumentRecord(record_id(str(metadata["sha256"]), chunk.page, "c", chunk.index), chunk.text, metadata)
+    yield from _drain(failed)
+
+
+def _drain(pending: list[DocumentRecord]) -> Iterator[DocumentRecord]:
+    while pending:
+        yield pending.pop(0)
