@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import os
 import subprocess
@@ -11,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pymupdf
+import pytest
 from PIL import Image
 
 from deepseek_ocr2_loaders.cli import main
