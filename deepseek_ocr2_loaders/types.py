@@ -74,6 +74,17 @@ class Block:
             "boxes": [[round(v, 2) for v in box] for box in self.boxes],
         }
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Block:
+        """The inverse of :meth:`to_dict`."""
+        bbox = record.get("bbox")
+        return cls(
+            label=record["label"],
+            text=record["text"],
+            bbox=None if bbox is None else _bbox(bbox),
+            boxes=tuple(_bbox(box) for box in record.get("boxes", ())),
+        )
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -158,9 +169,42 @@ class PageResult:
             "vision_tokens": self.vision_tokens,
             "output_tokens": self.output_tokens,
             "model": self.model,
+            "prompt": self.prompt,
             "markdown": self.markdown,
             "blocks": [block.to_dict() for block in self.blocks],
             "figures": [{"name": f.name, "bbox": [round(v, 2) for v in f.bbox]} for f in self.figures],
             "errors": [error.to_dict() for error in self.errors],
             "raw": self.raw,
         }
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> PageResult:
+        """The inverse of :meth:`to_dict` (a JSONL line, a Ray result row); figure images are not kept."""
+        finish = record.get("finish_reason")
+        return cls(
+            source=record["source"],
+            file_name=record["file_name"],
+            page=int(record["page"]),
+            total_pages=int(record["total_pages"]),
+            page_label=str(record["page_label"]),
+            width=float(record["width"]),
+            height=float(record["height"]),
+            unit=record["unit"],
+            markdown=record["markdown"],
+            blocks=tuple(Block.from_dict(block) for block in record["blocks"]),
+            status=OCRStatus(record["status"]),
+            finish_reason=FinishReason(finish) if finish else None,
+            vision_tokens=int(record["vision_tokens"]),
+            output_tokens=int(record["output_tokens"]),
+            raw=record["raw"],
+            model=record["model"],
+            prompt=record.get("prompt") or "",
+            errors=tuple(ErrorRecord(**error) for error in record["errors"]),
+            sha256=record.get("sha256", ""),
+            compression=record.get("compression"),
+        )
+
+
+def _bbox(values: Any) -> BBox:
+    x0, y0, x1, y1 = (float(v) for v in values)
+    return (x0, y0, x1, y1)

@@ -29,12 +29,11 @@ if not (_installed("ray") and _installed("pyarrow")):  # pragma: no cover - depe
     raise ImportError("deepseek_ocr2_loaders.ray needs Ray Data: pip install 'deepseek-ocr2-loaders[ray]'", name="ray")
 
 from ._pipeline import EngineFactory, RayRunSummary, run_ray_pipeline  # noqa: E402
-from ._results import page_result_from_dict, read_results, records_from_results  # noqa: E402
+from ._results import read_results, records_from_results  # noqa: E402
 
 __all__ = [
     "EngineFactory",
     "RayRunSummary",
-    "page_result_from_dict",
     "read_results",
     "records_from_results",
     "run_ray_pipeline",

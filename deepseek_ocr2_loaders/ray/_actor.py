@@ -49,7 +49,7 @@ RESULT_COLUMNS: dict[str, str] = {
     "errors": "string",
     "raw": "string",
 }
-"""The written columns: ``PageResult.to_dict()`` plus ``prompt``, with lists as JSON strings.
+"""The written columns: ``PageResult.to_dict()``, with lists as JSON strings.
 
 A fixed schema keeps every output file alike (an all-failed batch would otherwise give
 null-typed columns that Parquet readers refuse to merge with the others).
@@ -68,7 +68,6 @@ def result_schema() -> pyarrow.Schema:
 def result_row(page: PageResult) -> dict[str, Any]:
     """One written record: ``page.to_dict()`` (figure images are not kept), lists as JSON strings."""
     row = page.to_dict()
-    row["prompt"] = page.prompt
     for key in _JSON_COLUMNS:
         row[key] = json.dumps(row[key], ensure_ascii=False)
     return {name: row[name] for name in RESULT_COLUMNS}

@@ -15,9 +15,9 @@ from typing import Any
 
 from ..errors import InputError
 from ..records._modes import DocumentRecord, Mode, check_mode, records
-from ..types import Block, ErrorRecord, FinishReason, OCRStatus, PageResult
+from ..types import PageResult
 
-__all__ = ["page_result_from_dict", "read_results", "records_from_results", "result_files"]
+__all__ = ["read_results", "records_from_results", "result_files"]
 
 _JSON_COLUMNS = ("blocks", "figures", "errors")
 
@@ -43,40 +43,6 @@ def read_results(output: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             yield row
 
 
-def page_result_from_dict(row: dict[str, Any]) -> PageResult:
-    """Rebuild a :class:`PageResult` from a record of :func:`read_results` (figures left out)."""
-    blocks = tuple(
-        Block(
-            label=block["label"],
-            text=block["text"],
-            bbox=None if block["bbox"] is None else _bbox(block["bbox"]),
-            boxes=tuple(_bbox(box) for box in block["boxes"]),
-        )
-        for block in row["blocks"]
-    )
-    return PageResult(
-        source=row["source"],
-        file_name=row["file_name"],
-        page=int(row["page"]),
-        total_pages=int(row["total_pages"]),
-        page_label=str(row["page_label"]),
-        width=float(row["width"]),
-        height=float(row["height"]),
-        unit=row["unit"],
-        markdown=row["markdown"],
-        blocks=blocks,
-        status=OCRStatus(row["status"]),
-        finish_reason=FinishReason(row["finish_reason"]) if row.get("finish_reason") else None,
-        vision_tokens=int(row["vision_tokens"]),
-        output_tokens=int(row["output_tokens"]),
-        raw=row["raw"],
-        model=row["model"],
-        prompt=row.get("prompt") or "",
-        errors=tuple(ErrorRecord(**error) for error in row["errors"]),
-        sha256=row["sha256"],
-    )
-
-
 def records_from_results(output: str | os.PathLike[str], mode: Mode = "page") -> Iterator[DocumentRecord]:
     """The loaders' :class:`DocumentRecord` objects of a finished run: same texts, metadata and ids.
 
@@ -91,13 +57,8 @@ def records_from_results(output: str | os.PathLike[str], mode: Mode = "page") ->
 
 
 def _sorted_records(output: str | os.PathLike[str], mode: Mode) -> Iterator[DocumentRecord]:
-    pages = sorted(map(page_result_from_dict, read_results(output)), key=lambda p: (p.source, p.sha256, p.page))
+    pages = sorted(map(PageResult.from_dict, read_results(output)), key=lambda p: (p.source, p.sha256, p.page))
     yield from records(pages, mode)
-
-
-def _bbox(values: list[float]) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = (float(v) for v in values)
-    return (x0, y0, x1, y1)
 
 
 def _rows(path: Path) -> Iterator[dict[str, Any]]:

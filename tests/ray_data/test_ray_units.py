@@ -18,9 +18,10 @@ from deepseek_ocr2_loaders.cli._ray_cmd import add_ray_parser, engine_factory_fr
 from deepseek_ocr2_loaders.errors import InputError  # noqa: E402
 from deepseek_ocr2_loaders.options import RetryPolicy  # noqa: E402
 from deepseek_ocr2_loaders.ray._actor import OCRActor, result_schema  # noqa: E402
-from deepseek_ocr2_loaders.ray._results import page_result_from_dict, read_results  # noqa: E402
+from deepseek_ocr2_loaders.ray._results import read_results  # noqa: E402
 from deepseek_ocr2_loaders.ray._rows import PAGE_COLUMNS, file_rows, list_inputs  # noqa: E402
 from deepseek_ocr2_loaders.testing import ScriptedEngine  # noqa: E402
+from deepseek_ocr2_loaders.types import PageResult  # noqa: E402
 
 
 def _pdf(path: Path, pages: int) -> Path:
@@ -80,7 +81,7 @@ def test_actor_keeps_row_order_and_round_trips_through_page_result(tmp_path: Pat
     ]
     pyarrow.parquet.write_table(table, tmp_path / "part.parquet")
     (back,) = [r for r in read_results(tmp_path) if r["page"] == 1]
-    page = page_result_from_dict(back)
+    page = PageResult.from_dict(back)
     assert page.errors[0].stage == "render" and page.errors[0].page == 1
 
 
