@@ -12,6 +12,7 @@ from .engines.base import EngineOutput, OCREngine
 from .errors import (
     CacheError,
     ConfigError,
+    CorruptInputError,
     DeepSeekOCR2Error,
     EmptyInputError,
     EncryptedPDFError,
@@ -24,10 +25,12 @@ from .errors import (
     ModelLoadError,
     PageRangeError,
     PDFOpenError,
+    RenderCrashError,
+    RenderTimeout,
     UnsupportedInputError,
 )
 from .pipeline import NamedSource, aconvert, convert
-from .policies import RetryPolicy
+from .policies import RenderPolicy, RetryPolicy
 from .prompts import PROMPTS
 from .types import Block, ErrorRecord, Figure, FinishReason, OCRStatus, PageResult
 
@@ -42,6 +45,7 @@ __all__ = [
     "Block",
     "CacheError",
     "ConfigError",
+    "CorruptInputError",
     "DeepSeekOCR2Error",
     "EmptyInputError",
     "EncryptedPDFError",
@@ -63,6 +67,9 @@ __all__ = [
     "PDFOpenError",
     "PageRangeError",
     "PageResult",
+    "RenderCrashError",
+    "RenderPolicy",
+    "RenderTimeout",
     "RetryPolicy",
     "TransformersEngine",
     "UnsupportedInputError",
