@@ -17,7 +17,7 @@ from .documents import DocumentRecord, Mode, arecords, check_mode, records
 from .engines.base import OCREngine
 from .errors import ConfigError, InputError
 from .pipeline import Source, aconvert, convert
-from .policies import check_on_error
+from .policies import RenderPolicy, check_on_error
 
 __all__ = ["SUFFIXES", "LoadOptions", "aload_records", "expand_inputs", "load_records", "make_engine"]
 
@@ -39,6 +39,7 @@ class LoadOptions:
         on_error: A file that cannot be opened: ``raise``, ``skip`` or ``placeholder``.
         cache: Page cache: ``True`` (user cache folder), a SQLite path, or ``False``.
         optical_compression: Read pages from their compact view; record compression stats.
+        render: Render worker processes and the per-page deadline (default ``RenderPolicy()``).
     """
 
     mode: str = "page"
@@ -50,6 +51,7 @@ class LoadOptions:
     on_error: str = "raise"
     cache: bool | str | os.PathLike[str] | None = True
     optical_compression: bool = False
+    render: RenderPolicy | None = None
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
@@ -69,6 +71,7 @@ class LoadOptions:
             "on_error": self.on_error,
             "cache": self.cache,
             "optical_compression": self.optical_compression,
+            "render": self.render,
         }
 
 

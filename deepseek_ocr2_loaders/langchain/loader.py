@@ -12,6 +12,7 @@ from langchain_core.documents import Document
 from ..chunking import ChunkOptions
 from ..engines.base import OCREngine
 from ..loading import LoadOptions, aload_records, expand_inputs, load_records, make_engine
+from ..policies import RenderPolicy
 from ._documents import to_document
 
 __all__ = ["DeepSeekOCR2Loader"]
@@ -68,6 +69,8 @@ class DeepSeekOCR2Loader(BaseLoader):
         cache: The page cache: ``True`` (user cache folder), a SQLite file path, or ``False``.
         optical_compression: Read each page from its compact view (257 vision tokens) and add
             ``vision_tokens_full``, ``text_tokens`` and ``compression_ratio`` to the metadata.
+        render: Render worker processes and the per-page deadline
+            (:class:`~deepseek_ocr2_loaders.RenderPolicy`; default: up to 4 workers, 60 s).
         show_progress: A tqdm bar over pages.
 
     Raises:
@@ -91,6 +94,7 @@ class DeepSeekOCR2Loader(BaseLoader):
         on_error: str = "raise",
         cache: bool | str | os.PathLike[str] = True,
         optical_compression: bool = False,
+        render: RenderPolicy | None = None,
         show_progress: bool = False,
         **engine_options: Any,
     ) -> None:
@@ -105,6 +109,7 @@ class DeepSeekOCR2Loader(BaseLoader):
             on_error=on_error,
             cache=cache,
             optical_compression=optical_compression,
+            render=render,
         )
         self.engine = make_engine(engine, engine_options)
         self.show_progress = show_progress

@@ -14,6 +14,7 @@ from ..chunking import ChunkOptions
 from ..engines.base import OCREngine
 from ..loading import LoadOptions, load_records, make_engine
 from ..pipeline import NamedSource, Source
+from ..policies import RenderPolicy
 from ._documents import to_document
 
 __all__ = ["DeepSeekOCR2Parser"]
@@ -49,6 +50,7 @@ class DeepSeekOCR2Parser(BaseBlobParser):
         on_error: str = "raise",
         cache: bool | str | os.PathLike[str] = True,
         optical_compression: bool = False,
+        render: RenderPolicy | None = None,
         **engine_options: Any,
     ) -> None:
         self.options = LoadOptions(
@@ -61,6 +63,7 @@ class DeepSeekOCR2Parser(BaseBlobParser):
             on_error=on_error,
             cache=cache,
             optical_compression=optical_compression,
+            render=render,
         )
         self.engine = make_engine(engine, engine_options)
 

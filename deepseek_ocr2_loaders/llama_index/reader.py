@@ -15,6 +15,7 @@ from ..chunking import ChunkOptions
 from ..engines.base import OCREngine
 from ..loading import LoadOptions, aload_records, expand_inputs, load_records, make_engine
 from ..pipeline import NamedSource, Source
+from ..policies import RenderPolicy
 from ._documents import to_document
 
 __all__ = ["DeepSeekOCR2Reader"]
@@ -60,6 +61,7 @@ class DeepSeekOCR2Reader(BasePydanticReader):
     on_error: str = Field(default="raise", description="a file that cannot be opened: raise, skip or placeholder")
     cache: bool | str = Field(default=True, description="page cache: True (user cache folder), a SQLite path, or False")
     optical_compression: bool = Field(default=False, description="read pages from their compact view (257 tokens)")
+    render: RenderPolicy | None = Field(default=None, description="render workers and per-page deadline")
     _engine: OCREngine = PrivateAttr()
     _options: LoadOptions = PrivateAttr()
 
@@ -78,6 +80,7 @@ class DeepSeekOCR2Reader(BasePydanticReader):
             on_error=self.on_error,
             cache=self.cache,
             optical_compression=self.optical_compression,
+            render=self.render,
         )
         self._engine = make_engine(engine, engine_options)
 
