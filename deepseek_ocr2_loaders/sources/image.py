@@ -116,14 +116,20 @@ class ImageSource(DocumentSource):
                 raise
             self.total_pages = self._mupdf_total(exc)
             return
+        self.format = image.format
         try:
             with _pil_errors(name):
                 paged = image.format in _PAGED_FORMATS
                 self.total_pages = int(getattr(image, "n_frames", 1)) if paged else 1
+        except CorruptInputError as exc:  # a damaged frame table ("Missing dimensions"): MuPDF may count it
+            try:
+                self.total_pages = self._mupdf_total(exc)
+            except BaseException:
+                image.close()
+                raise
         except BaseException:
             image.close()
             raise
-        self.format = image.format
         self._image = image
 
     def _mupdf_total(self, refused: InputError) -> int:
@@ -201,8 +207,9 @@ class ImageSource(DocumentSource):
         try:
             with _pil_errors(self.name, page=index):  # MuPDF's errors: any type, like Pillow's
                 rgb = mupdf_frame(self._path, self._data, filetype, index)
-        except InputError:
-            raise error  # noqa: B904 - the Pillow failure is the one to report; MuPDF's adds nothing
+        except InputError as exc:
+            why = f"{error.message}; MuPDF cannot decode it either"
+            raise CorruptInputError(why, source=self.name, page=index) from exc
         logger.warning("%s (page %d): Pillow cannot decode it; MuPDF did", self.name, index + 1)
         return rgb, f"decoded by MuPDF after Pillow failed ({error.message})"
 
