@@ -119,7 +119,9 @@ def convert(
         ...     print(page.page_number, page.status, page.markdown[:60])
     """
     run = _Run.start(engine, options, prompt, dpi, cache, on_error, retry, render, optical_compression)
-    batches = one_ahead(run.batches(_as_sources(source), pages=pages, password=password), name="ocr-render")
+    batches = one_ahead(
+        run.batches(_as_sources(source), pages=pages, password=password), name="ocr-render", cancel=run.pool.close
+    )
     try:
         for batch in batches:
             steps = run.steps(batch)
@@ -160,7 +162,9 @@ async def aconvert(
         ...     print(page.page_number, page.markdown[:60])
     """
     run = _Run.start(engine, options, prompt, dpi, cache, on_error, retry, render, optical_compression)
-    batches = one_ahead(run.batches(_as_sources(source), pages=pages, password=password), name="ocr-render")
+    batches = one_ahead(
+        run.batches(_as_sources(source), pages=pages, password=password), name="ocr-render", cancel=run.pool.close
+    )
     fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr-fetch")
     fetch: Future[list[PendingPage] | None] | None = None
     try:
