@@ -207,9 +207,9 @@ class ImageSource(DocumentSource):
         try:
             with _pil_errors(self.name, page=index):  # MuPDF's errors: any type, like Pillow's
                 rgb = mupdf_frame(self._path, self._data, filetype, index)
-        except InputError as exc:
+        except InputError:  # MuPDF's failure stays the __context__; the cause is Pillow's original error
             why = f"{error.message}; MuPDF cannot decode it either"
-            raise CorruptInputError(why, source=self.name, page=index) from exc
+            raise CorruptInputError(why, source=self.name, page=index) from error.__cause__
         logger.warning("%s (page %d): Pillow cannot decode it; MuPDF did", self.name, index + 1)
         return rgb, f"decoded by MuPDF after Pillow failed ({error.message})"
 

@@ -231,3 +231,12 @@ def test_ctrl_c_on_a_hung_page_stops_the_run_and_its_workers(tmp_path, monkeypat
     assert child.returncode != 0 and "KeyboardInterrupt" in errors
     time.sleep(0.5)
     assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
+
+
+def test_a_recovered_page_is_kept_and_flagged_through_convert(tmp_path: Path) -> None:
+    path = tmp_path / "truncated_scan.jpg"
+    path.write_bytes(bad.truncated_jpeg())
+    (page,) = convert(path, engine=engine(), cache=False, render=FAST)
+    assert page.status is OCRStatus.OK and page.markdown == "ok text"
+    assert [(e.stage, e.category) for e in page.errors] == [("render", "recovered")]
+    assert "truncated" in page.errors[0].message
