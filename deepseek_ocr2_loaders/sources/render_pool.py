@@ -29,8 +29,8 @@ from typing import Any, TypeVar
 from PIL import Image
 
 from ..errors import ConfigError, DeepSeekOCR2Error, InputError, RenderCrashError, RenderTimeout
-from ..policies import RenderPolicy
 from .base import DocumentSource, SourcePage
+from .render_policy import RenderPolicy
 from .render_wire import decode_error, receive, send
 
 __all__ = ["DocumentRef", "RenderPool", "RenderTask", "Rendered"]
