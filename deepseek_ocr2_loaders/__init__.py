@@ -13,6 +13,7 @@ from .engines._base import EngineOutput, OCREngine
 from .errors import (
     CacheError,
     ConfigError,
+    CorruptInputError,
     DeepSeekOCR2Error,
     EmptyInputError,
     EncryptedPDFError,
@@ -25,10 +26,12 @@ from .errors import (
     ModelLoadError,
     PageRangeError,
     PDFOpenError,
+    RenderCrashError,
+    RenderTimeout,
     UnsupportedInputError,
 )
 from .model._prompts import PROMPTS
-from .options import RetryPolicy
+from .options import RenderPolicy, RetryPolicy
 from .pipeline._convert import NamedSource, aconvert, convert
 from .types import Block, ErrorRecord, Figure, FinishReason, OCRStatus, PageResult
 
@@ -42,6 +45,7 @@ __all__ = [
     "Block",
     "CacheError",
     "ConfigError",
+    "CorruptInputError",
     "DeepSeekOCR2Error",
     "EmptyInputError",
     "EncryptedPDFError",
@@ -63,6 +67,9 @@ __all__ = [
     "PDFOpenError",
     "PageRangeError",
     "PageResult",
+    "RenderCrashError",
+    "RenderPolicy",
+    "RenderTimeout",
     "RetryPolicy",
     "TransformersEngine",
     "UnsupportedInputError",

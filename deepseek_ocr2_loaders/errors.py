@@ -6,11 +6,13 @@ already catch, so ``except ValueError`` keeps working around bad input::
 
     DeepSeekOCR2Error(Exception)
     ├── InputError(ValueError)                bad input: the caller can fix it
-    │   ├── UnsupportedInputError             not a PDF or a supported image
+    │   ├── UnsupportedInputError             a format we do not read (or a variant Pillow does not implement)
     │   ├── EmptyInputError                   zero bytes, or a PDF with no pages
-    │   ├── PDFOpenError                      corrupt or truncated PDF, unreadable image
+    │   ├── CorruptInputError                 a format we read, but damaged (alias: PDFOpenError)
     │   ├── EncryptedPDFError                 password missing or wrong
-    │   └── PageRangeError                    ``pages=`` names pages the file lacks
+    │   ├── PageRangeError                    ``pages=`` names pages the file lacks
+    │   ├── RenderTimeout(TimeoutError)       a page still rendering at the deadline
+    │   └── RenderCrashError                  the render worker died on a page (a native crash)
     ├── ModelLoadError(RuntimeError)          model missing, no network; says how to use a local copy
     ├── EngineError(RuntimeError)             the OCR backend failed
     │   ├── EngineTimeout
@@ -28,6 +30,7 @@ from os import PathLike
 __all__ = [
     "CacheError",
     "ConfigError",
+    "CorruptInputError",
     "DeepSeekOCR2Error",
     "EmptyInputError",
     "EncryptedPDFError",
@@ -40,6 +43,8 @@ __all__ = [
     "ModelLoadError",
     "PDFOpenError",
     "PageRangeError",
+    "RenderCrashError",
+    "RenderTimeout",
     "UnsupportedInputError",
 ]
 
@@ -65,15 +70,23 @@ class InputError(DeepSeekOCR2Error, ValueError):
 
 
 class UnsupportedInputError(InputError):
-    """The input is neither a PDF nor an image type we read."""
+    """The input is not a format we read: neither a PDF nor a supported image type.
+
+    Also raised for a supported format's variant that the decoder does not implement (a TIFF
+    compression Pillow lacks), since no damage is involved.
+    """
 
 
 class EmptyInputError(InputError):
     """The input has no bytes, or a PDF has no pages."""
 
 
-class PDFOpenError(InputError):
-    """The file claims to be a PDF or image but is corrupt or truncated."""
+class CorruptInputError(InputError):
+    """The file is a format we read (its signature or MuPDF says so) but is damaged or truncated."""
+
+
+PDFOpenError = CorruptInputError
+"""The former name of :class:`CorruptInputError`, kept so ``except PDFOpenError`` still works."""
 
 
 class EncryptedPDFError(InputError):
@@ -82,6 +95,14 @@ class EncryptedPDFError(InputError):
 
 class PageRangeError(InputError):
     """``pages=`` is malformed or names pages that the document does not have."""
+
+
+class RenderTimeout(InputError, TimeoutError):
+    """A page was still rendering at the render deadline; its worker was replaced."""
+
+
+class RenderCrashError(InputError):
+    """The worker process rendering a page died (a crash in a native decoder); it was replaced."""
 
 
 class ModelLoadError(DeepSeekOCR2Error, RuntimeError):

@@ -9,6 +9,8 @@ Variables (``DEEPSEEK_OCR2_`` prefix; any other variable with that prefix is ign
 ``DEEPSEEK_OCR2_CACHE_DIR``
     Folder of the page cache. Default: ``$XDG_CACHE_HOME/deepseek-ocr2-loaders``, else
     ``~/.cache/deepseek-ocr2-loaders``.
+``DEEPSEEK_OCR2_TEST_RENDER_FAULTS``
+    Tests only: pages on which the render workers hang or crash (see :func:`render_faults`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "KNOWN_VARIABLES", "Settings", "get_settings"]
+__all__ = ["ENV_PREFIX", "KNOWN_VARIABLES", "Settings", "get_settings", "render_faults"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ ENV_PREFIX = "DEEPSEEK_OCR2_"
 APP_DIR_NAME = "deepseek-ocr2-loaders"
 """Folder name used under the user's cache directory."""
 
-KNOWN_VARIABLES = (f"{ENV_PREFIX}CACHE_DIR",)
+KNOWN_VARIABLES = (f"{ENV_PREFIX}CACHE_DIR", f"{ENV_PREFIX}TEST_RENDER_FAULTS")
 """The ``DEEPSEEK_OCR2_*`` variables that have a meaning; others are ignored."""
 
 
@@ -96,3 +98,13 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     else:
         cache_dir = _default_cache_dir(env)
     return Settings(cache_dir=cache_dir)
+
+
+def render_faults(environ: Mapping[str, str] | None = None) -> str | None:
+    """The render workers' fault-injection list, for tests of the pool's deadline and crash handling.
+
+    A JSON list of ``[fault, file_name, page]``, ``fault`` being ``"hang"`` (sleep past the
+    deadline) or ``"segfault"`` (a real SIGSEGV), ``page`` 0-based. Kept apart from
+    :class:`Settings` so a worker reads it without resolving the cache folder.
+    """
+    return _non_empty(os.environ if environ is None else environ, f"{ENV_PREFIX}TEST_RENDER_FAULTS")

@@ -14,6 +14,7 @@ EXPECTED_ALL = sorted(
         "Block",
         "CacheError",
         "ConfigError",
+        "CorruptInputError",
         "DeepSeekOCR2Error",
         "EmptyInputError",
         "EncryptedPDFError",
@@ -40,6 +41,9 @@ EXPECTED_ALL = sorted(
         "aconvert",
         "NamedSource",
         "RetryPolicy",
+        "RenderPolicy",
+        "RenderCrashError",
+        "RenderTimeout",
         "OpenAIEngine",
     ]
 )

@@ -6,12 +6,13 @@ Only this module configures logging and progress bars; the library never does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import logging
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from .._version import __version__
@@ -19,7 +20,7 @@ from ..engines._base import OCREngine
 from ..errors import DeepSeekOCR2Error, InputError
 from ..model import DEFAULT_DPI, DEFAULT_PROMPT
 from ..model._prompts import PROMPTS
-from ..options import ON_ERROR
+from ..options import ON_ERROR, RenderPolicy
 from ..pipeline._convert import convert
 from ..sources import expand_inputs
 from ..types import PageResult
@@ -54,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"preset ({', '.join(PROMPTS)}) or a custom instruction (default: markdown)",
     )
     run.add_argument("--password", help="password of encrypted PDFs")
+    run.add_argument(
+        "--page-timeout",
+        type=float,
+        default=RenderPolicy.page_timeout,
+        metavar="SECONDS",
+        help=f"a page still rendering after this fails and the run goes on (default: {RenderPolicy.page_timeout:g})",
+    )
+    run.add_argument("--render-workers", type=int, metavar="N", help="render processes (default: CPU count, at most 4)")
     run.add_argument(
         "--on-error",
         choices=ON_ERROR,
@@ -93,44 +102,66 @@ def main(argv: Sequence[str] | None = None, *, engine: OCREngine | None = None) 
     args.output.mkdir(parents=True, exist_ok=True)
     stems: set[str] = set()
     cache: bool | Path = False if args.no_cache else (args.cache or True)
-    with engine, _Bar(args.quiet) as bar:
-        for path in files:
-            pages = convert(
-                path,
-                engine=engine,
-                prompt=args.prompt,
-                pages=args.pages,
-                dpi=args.dpi,
-                password=args.password,
-                cache=cache,
-                on_error="raise" if args.on_error == "raise" else "placeholder",
-            )
-            try:
-                first = next(pages)  # opens the file: a bad one fails here, before anything is written
-            except InputError as exc:
-                failed.append(f"{path}: {exc.message}")
-                break  # --on-error raise: stop at the first bad file
-            except DeepSeekOCR2Error as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 1
-            if first.total_pages == 0:  # the placeholder of a file that could not be opened
-                failed.append(f"{path}: {first.errors[0].message}")
-                if args.on_error == "skip":
-                    continue
-            stem = _unique_stem(path, stems)
-            try:
-                bad = _write_document(itertools.chain([first], pages), args.output, stem, bar)
-            except DeepSeekOCR2Error as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 1
-            if bad and first.total_pages:
-                failed.append(f"{path}: {bad} page(s) failed (see {stem}.jsonl)")
+    workers = {} if args.render_workers is None else {"workers": args.render_workers}
+    stopped: list[InputError] = []
+    try:
+        render = RenderPolicy(page_timeout=args.page_timeout, **workers)
+        pages = convert(  # one run over every file: pages share batches and render workers
+            files,
+            engine=engine,
+            prompt=args.prompt,
+            pages=args.pages,
+            dpi=args.dpi,
+            password=args.password,
+            cache=cache,
+            on_error="raise" if args.on_error == "raise" else "placeholder",
+            render=render,
+        )
+        with engine, _Bar(args.quiet) as bar, contextlib.closing(pages):
+            by_name = {str(path): path for path in files}
+            for _, document in itertools.groupby(_until_input_error(pages, stopped), key=_DocumentStarts()):
+                first = next(document)
+                path = by_name.get(first.source, Path(first.source))
+                if first.total_pages == 0:  # the placeholder of a file that could not be opened
+                    failed.append(f"{path}: {first.errors[0].message}")
+                    if args.on_error == "skip":
+                        continue
+                stem = _unique_stem(path, stems)
+                pages_of_it = itertools.chain([first], document)  # noqa: B031 - the group is read once, here
+                bad = _write_document(pages_of_it, args.output, stem, bar)
+                if bad and first.total_pages:
+                    failed.append(f"{path}: {bad} page(s) failed (see {stem}.jsonl)")
+    except DeepSeekOCR2Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    failed.extend(f"{exc.source}: {exc.message}" for exc in stopped)  # --on-error raise: the file it stopped at
     if failed:
         print(f"{len(failed)} input(s) had problems:", file=sys.stderr)
         for line in failed:
             print(f"  {line}", file=sys.stderr)
         return 1
     return 0
+
+
+def _until_input_error(pages: Iterator[PageResult], stopped: list[InputError]) -> Iterator[PageResult]:
+    """The pages, ending at an input error (kept in ``stopped``); pages before it all come through."""
+    try:
+        yield from pages
+    except InputError as exc:
+        stopped.append(exc)
+
+
+class _DocumentStarts:
+    """``groupby`` key: a new number whenever a page starts another document (source changes or page repeats)."""
+
+    def __init__(self) -> None:
+        self.number, self.last = 0, None
+
+    def __call__(self, page: PageResult) -> int:
+        last, self.last = self.last, page
+        if last is not None and (page.source != last.source or page.page <= last.page):
+            self.number += 1
+        return self.number
 
 
 def _unique_stem(path: Path, taken: set[str]) -> str:

@@ -12,6 +12,7 @@ from langchain_core.documents import Document
 from ..chunking import ChunkOptions
 from ..engines._base import OCREngine
 from ..model import DEFAULT_DPI, DEFAULT_PROMPT
+from ..options import RenderPolicy
 from ..records._loading import LoadOptions, aload_records, load_records, make_engine
 from ..sources import expand_inputs
 from ._documents import to_document
@@ -70,6 +71,8 @@ class DeepSeekOCR2Loader(BaseLoader):
         cache: The page cache: ``True`` (user cache folder), a SQLite file path, or ``False``.
         optical_compression: Read each page from its compact view (257 vision tokens) and add
             ``vision_tokens_full``, ``text_tokens`` and ``compression_ratio`` to the metadata.
+        render: Render worker processes and the per-page deadline
+            (:class:`~deepseek_ocr2_loaders.RenderPolicy`; default: up to 4 workers, 60 s).
         show_progress: A tqdm bar over pages.
 
     Raises:
@@ -93,6 +96,7 @@ class DeepSeekOCR2Loader(BaseLoader):
         on_error: str = "raise",
         cache: bool | str | os.PathLike[str] = True,
         optical_compression: bool = False,
+        render: RenderPolicy | None = None,
         show_progress: bool = False,
         **engine_options: Any,
     ) -> None:
@@ -107,6 +111,7 @@ class DeepSeekOCR2Loader(BaseLoader):
             on_error=on_error,
             cache=cache,
             optical_compression=optical_compression,
+            render=render,
         )
         self.engine = make_engine(engine, engine_options)
         self.show_progress = show_progress

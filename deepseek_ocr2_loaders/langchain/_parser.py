@@ -13,6 +13,7 @@ from langchain_core.documents.base import Blob
 from ..chunking import ChunkOptions
 from ..engines._base import OCREngine
 from ..model import DEFAULT_DPI, DEFAULT_PROMPT
+from ..options import RenderPolicy
 from ..pipeline._convert import NamedSource, Source
 from ..records._loading import LoadOptions, load_records, make_engine
 from ._documents import to_document
@@ -50,6 +51,7 @@ class DeepSeekOCR2Parser(BaseBlobParser):
         on_error: str = "raise",
         cache: bool | str | os.PathLike[str] = True,
         optical_compression: bool = False,
+        render: RenderPolicy | None = None,
         **engine_options: Any,
     ) -> None:
         self.options = LoadOptions(
@@ -62,6 +64,7 @@ class DeepSeekOCR2Parser(BaseBlobParser):
             on_error=on_error,
             cache=cache,
             optical_compression=optical_compression,
+            render=render,
         )
         self.engine = make_engine(engine, engine_options)
 

@@ -14,6 +14,7 @@ from pydantic import Field, PrivateAttr
 from ..chunking import ChunkOptions
 from ..engines._base import OCREngine
 from ..model import DEFAULT_DPI, DEFAULT_PROMPT
+from ..options import RenderPolicy
 from ..pipeline._convert import NamedSource, Source
 from ..records._loading import LoadOptions, aload_records, load_records, make_engine
 from ..sources import expand_inputs
@@ -62,6 +63,7 @@ class DeepSeekOCR2Reader(BasePydanticReader):
     on_error: str = Field(default="raise", description="a file that cannot be opened: raise, skip or placeholder")
     cache: bool | str = Field(default=True, description="page cache: True (user cache folder), a SQLite path, or False")
     optical_compression: bool = Field(default=False, description="read pages from their compact view (257 tokens)")
+    render: RenderPolicy | None = Field(default=None, description="render workers and per-page deadline")
     _engine: OCREngine = PrivateAttr()
     _options: LoadOptions = PrivateAttr()
 
@@ -80,6 +82,7 @@ class DeepSeekOCR2Reader(BasePydanticReader):
             on_error=self.on_error,
             cache=self.cache,
             optical_compression=self.optical_compression,
+            render=self.render,
         )
         self._engine = make_engine(engine, engine_options)
 

@@ -1,10 +1,12 @@
 """``convert()``: documents in, one :class:`PageResult` per selected page out, in order.
 
-The driver is a loop over pure steps: open each source, render its pages lazily, group
-pages (across documents) into engine batches, and hand each batch to
+The driver is a loop over pure steps: open each source, render its pages lazily in worker
+processes (:class:`~deepseek_ocr2_loaders.sources._render_pool.RenderPool`), group pages
+(across documents) into engine batches, and hand each batch to
 :func:`~deepseek_ocr2_loaders.pipeline._batch.process_batch` (cache, engine, retries, results).
 At most one batch of rendered pages is held in memory. A page is never dropped: a page
-that fails to render or to be read is yielded with ``status=failed`` and its errors.
+that fails to render or to be read is yielded with ``status=failed`` and its errors, and
+pages already rendered are delivered before a later file's error is raised.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from ..engines._default import resolve_engine
 from ..errors import ConfigError, EngineError, InputError
 from ..model import DEFAULT_DPI, DEFAULT_PROMPT
 from ..model._prompts import resolve_prompt
-from ..options import OnError, RetryPolicy, check_on_error
+from ..options import OnError, RenderPolicy, RetryPolicy, check_on_error
 from ..sources import open_source, parse_page_spec
+from ..sources._render_pool import DocumentRef, Rendered, RenderPool, RenderTask
 from ..types import PageResult
 from ._batch import Answer, EngineCall, PendingPage, process_batch
 from ._cache import PageCache, open_cache, page_key
@@ -58,6 +61,7 @@ def convert(
     cache: bool | str | os.PathLike[str] | PageCache | None = True,
     on_error: str = "raise",
     retry: RetryPolicy | None = None,
+    render: RenderPolicy | None = None,
     optical_compression: bool = False,
     **options: Any,
 ) -> Iterator[PageResult]:
@@ -81,6 +85,8 @@ def convert(
             yield one failed ``placeholder`` page for it. Pages are never dropped either way.
         retry: What to do with looping pages (default: one retry with a stronger guard,
             then the PDF's text layer).
+        render: Render worker processes and the per-page deadline (default: up to 4
+            workers, 60 s); a page past it or one that crashes its worker is a failed page.
         optical_compression: Read each page from its compact view (1024 global view only:
             257 vision tokens) and record ``compression`` (full vision tokens, text tokens,
             ratio) on every result. Cached apart from full reads.
@@ -101,8 +107,10 @@ def convert(
         >>> for page in convert("paper.pdf", model="./DeepSeek-OCR-2"):  # doctest: +SKIP
         ...     print(page.page_number, page.status, page.markdown[:60])
     """
-    run = _Run.start(engine, options, prompt, dpi, cache, on_error, retry, optical_compression)
-    batches = one_ahead(run.batches(_as_sources(source), pages=pages, password=password), name="ocr-render")
+    run = _Run.start(engine, options, prompt, dpi, cache, on_error, retry, render, optical_compression)
+    batches = one_ahead(
+        run.batches(_as_sources(source), pages=pages, password=password), name="ocr-render", cancel=run.pool.close
+    )
     try:
         for batch in batches:
             steps = run.steps(batch)
@@ -113,6 +121,7 @@ def convert(
             except StopIteration as done:
                 yield from done.value
     finally:
+        run.pool.close()  # first: it wakes a render blocked on a hung page, so the join is prompt
         batches.close()
         run.close()
 
@@ -128,6 +137,7 @@ async def aconvert(
     cache: bool | str | os.PathLike[str] | PageCache | None = True,
     on_error: str = "raise",
     retry: RetryPolicy | None = None,
+    render: RenderPolicy | None = None,
     optical_compression: bool = False,
     **options: Any,
 ) -> AsyncIterator[PageResult]:
@@ -140,8 +150,10 @@ async def aconvert(
         >>> async for page in aconvert("paper.pdf", engine=engine):  # doctest: +SKIP
         ...     print(page.page_number, page.markdown[:60])
     """
-    run = _Run.start(engine, options, prompt, dpi, cache, on_error, retry, optical_compression)
-    batches = one_ahead(run.batches(_as_sources(source), pages=pages, password=password), name="ocr-render")
+    run = _Run.start(engine, options, prompt, dpi, cache, on_error, retry, render, optical_compression)
+    batches = one_ahead(
+        run.batches(_as_sources(source), pages=pages, password=password), name="ocr-render", cancel=run.pool.close
+    )
     fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr-fetch")
     fetch: Future[list[PendingPage] | None] | None = None
     try:
@@ -159,6 +171,7 @@ async def aconvert(
                 for result in done.value:
                     yield result
     finally:
+        run.pool.close()  # first: it wakes a render blocked on a hung page
         try:  # off the event loop: it waits for the render in hand
             await asyncio.to_thread(_close_after, fetch, batches)
         finally:
@@ -203,6 +216,7 @@ class _Run:
     on_error: OnError
     retry: RetryPolicy
     compression: bool
+    pool: RenderPool
 
     @classmethod
     def start(
@@ -214,6 +228,7 @@ class _Run:
         cache: bool | str | os.PathLike[str] | PageCache | None,
         on_error: str,
         retry: RetryPolicy | None,
+        render: RenderPolicy | None,
         compression: bool,
     ) -> _Run:
         checked = check_on_error(on_error)
@@ -232,25 +247,48 @@ class _Run:
             checked,
             retry or RetryPolicy(),
             compression,
+            RenderPool(render),
         )
 
     def batches(
         self, sources: list[Source], *, pages: str | Iterable[int] | None, password: str | None
     ) -> Generator[list[PendingPage], None, None]:
-        """Rendered pages grouped into engine batches, across document boundaries."""
+        """Rendered pages grouped into engine batches, across document boundaries.
+
+        If a later document raises (``on_error="raise"``, or an unexpected error), the pages
+        already rendered are yielded first, so no earlier document loses its last pages.
+        """
         batch: list[PendingPage] = []
-        for pending in self._pending_pages(sources, pages=pages, password=password):
-            batch.append(pending)
-            if len(batch) >= max(self.engine.batch_size, 1):
+        try:
+            for pending in self._pending_pages(sources, pages=pages, password=password):
+                batch.append(pending)
+                if len(batch) >= max(self.engine.batch_size, 1):
+                    yield batch
+                    batch = []
+        except Exception:
+            if batch:
                 yield batch
-                batch = []
+            raise
         if batch:
             yield batch
 
     def _pending_pages(
         self, sources: list[Source], *, pages: str | Iterable[int] | None, password: str | None
     ) -> Iterator[PendingPage]:
-        """Open each document in turn and render its selected pages one at a time."""
+        """The selected pages of every document, rendered by the worker pool, in order."""
+        for item in self.pool.render(self._render_tasks(sources, pages=pages, password=password)):
+            if not isinstance(item, Rendered):
+                yield item  # the placeholder of a document that did not open
+            elif item.error is not None:  # one unreadable page never costs the others
+                logger.warning("%s", item.error)
+                yield PendingPage(item.task.tag, item.task.index, None, item.error)
+            else:
+                yield PendingPage(item.task.tag, item.task.index, item.page)
+
+    def _render_tasks(
+        self, sources: list[Source], *, pages: str | Iterable[int] | None, password: str | None
+    ) -> Iterator[RenderTask | PendingPage]:
+        """Open each document in turn: a render task per selected page, or its placeholder."""
         for item in sources:
             data, name = (item.data, item.name) if isinstance(item, NamedSource) else (item, None)
             try:
@@ -265,14 +303,9 @@ class _Run:
                 continue
             with document:
                 info = DocumentInfo(document.name, document.file_name, document.total_pages, document.sha256)
-                for index in range(document.total_pages) if selected is None else selected:
-                    try:
-                        page = document.load_page(index)
-                    except InputError as exc:  # one unreadable page never costs the others
-                        logger.warning("%s", exc)
-                        yield PendingPage(info, index, None, exc)
-                    else:
-                        yield PendingPage(info, index, page)
+                ref = DocumentRef.of(document, password=password, dpi=self.dpi)
+            for index in range(info.total_pages) if selected is None else selected:
+                yield RenderTask(ref, index, tag=info)
 
     def steps(self, batch: list[PendingPage]) -> Generator[EngineCall, Answer, list[PageResult]]:
         """The decisions of one batch, as a generator of engine calls (see :mod:`.batching`)."""
@@ -300,6 +333,7 @@ class _Run:
         )
 
     def close(self) -> None:
+        self.pool.close()
         if self.owned_engine is not None:
             self.owned_engine.close()
         if self.owns_cache and self.cache is not None:

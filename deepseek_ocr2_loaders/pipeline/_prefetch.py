@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TypeVar, cast
 
 __all__ = ["one_ahead"]
@@ -19,12 +19,15 @@ T = TypeVar("T")
 _END = object()
 
 
-def one_ahead(items: Generator[T, None, None], *, name: str = "prefetch") -> Generator[T, None, None]:
+def one_ahead(
+    items: Generator[T, None, None], *, name: str = "prefetch", cancel: Callable[[], None] | None = None
+) -> Generator[T, None, None]:
     """Yield ``items`` in order, producing item n+1 on a thread while the caller holds item n.
 
     An exception raised by ``items`` is raised to the caller at the position it happened.
-    When the caller stops early, the thread finishes the item in hand, closes ``items``
-    (on the thread that ran it) and is joined.
+    When the caller stops early (or Ctrl-C reaches it here), ``cancel`` is called first, so
+    an item in hand that may never finish (a hung render) is abandoned; then the thread
+    closes ``items`` (on the thread that ran it) and is joined.
     """
     handoff: queue.SimpleQueue[object] = queue.SimpleQueue()
     turn = threading.Semaphore(1)  # released by the caller each time it takes an item
@@ -58,5 +61,7 @@ def one_ahead(items: Generator[T, None, None], *, name: str = "prefetch") -> Gen
             yield cast(T, item)
     finally:
         stop.set()
+        if cancel is not None and worker.is_alive():
+            cancel()
         turn.release()  # wake the thread if it waits for its turn
         worker.join()

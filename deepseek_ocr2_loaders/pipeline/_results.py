@@ -88,6 +88,8 @@ def build_page_result(
         elif finish is FinishReason.LENGTH:
             errors = (ErrorRecord("ocr", "hit max_new_tokens", finish.value, index),)
             status = OCRStatus.TRUNCATED
+    if page is not None and page.recovered:  # a fallback decoder read the page: keep it, say so
+        errors = (ErrorRecord("render", page.recovered, "recovered", index), *errors)
     stats = None
     if compression and page is not None and not isinstance(outcome, DeepSeekOCR2Error):
         stats = _compression(page, outcome.output)

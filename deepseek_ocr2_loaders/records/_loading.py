@@ -15,7 +15,7 @@ from ..chunking import ChunkOptions, MarkdownChunker
 from ..engines._base import OCREngine
 from ..engines._default import resolve_engine
 from ..model import DEFAULT_DPI, DEFAULT_PROMPT
-from ..options import check_on_error
+from ..options import RenderPolicy, check_on_error
 from ..pipeline._convert import Source, aconvert, convert
 from ._modes import DocumentRecord, Mode, arecords, check_mode, records
 
@@ -37,6 +37,7 @@ class LoadOptions:
         on_error: A file that cannot be opened: ``raise``, ``skip`` or ``placeholder``.
         cache: Page cache: ``True`` (user cache folder), a SQLite path, or ``False``.
         optical_compression: Read pages from their compact view; record compression stats.
+        render: Render worker processes and the per-page deadline (default ``RenderPolicy()``).
     """
 
     mode: str = "page"
@@ -48,6 +49,7 @@ class LoadOptions:
     on_error: str = "raise"
     cache: bool | str | os.PathLike[str] | None = True
     optical_compression: bool = False
+    render: RenderPolicy | None = None
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
@@ -67,6 +69,7 @@ class LoadOptions:
             "on_error": self.on_error,
             "cache": self.cache,
             "optical_compression": self.optical_compression,
+            "render": self.render,
         }
 
 

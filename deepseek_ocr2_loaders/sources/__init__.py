@@ -9,7 +9,9 @@ Typical use::
             page.image  # RGB PIL image at 144 DPI; page.width/height in points
 
 The file type comes from the bytes, never the extension: ``%PDF`` in the first 1024 bytes
-means PDF, otherwise PIL must recognise a supported image.
+means PDF, a supported image's signature means that image, and anything else is handed to
+MuPDF, which repairs PDFs that lost their header. One rule tells the errors apart: a format
+we read that fails is :class:`CorruptInputError`, anything else :class:`UnsupportedInputError`.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ import logging
 import os
 from pathlib import Path
 
-from ..errors import ConfigError, EmptyInputError, InputError
+from ..errors import ConfigError, CorruptInputError, EmptyInputError, InputError, UnsupportedInputError
 from ..model import DEFAULT_DPI
 from ._base import DocumentSource, SourceInput, SourcePage, os_errors
-from ._image import SUPPORTED_IMAGE_FORMATS, ImageSource
+from ._image import SUPPORTED_IMAGE_FORMATS, ImageSource, image_format_of
 from ._inputs import SUFFIXES, expand_inputs
 from ._pages import parse_page_spec
 from ._pdf import MAX_RENDER_PIXELS, PdfSource
@@ -69,7 +71,7 @@ def open_source(
         ConfigError: ``dpi`` is not a number in ``(0, 1200]``.
         InputError: The path is missing or unreadable, or the image is corrupt or too large.
         EmptyInputError: The input has zero bytes, or the PDF has no pages.
-        PDFOpenError: The PDF is corrupt or truncated.
+        CorruptInputError: A PDF or supported image that is corrupt or truncated.
         EncryptedPDFError: The PDF needs a password, or the password is wrong.
         UnsupportedInputError: The bytes are neither a PDF nor a supported image.
 
@@ -86,7 +88,15 @@ def open_source(
         raise EmptyInputError("the input is empty (0 bytes)", source=shown)
     if b"%PDF" in head:
         return PdfSource(name=shown, path=path, data=data, password=password, dpi=dpi)
-    return ImageSource(name=shown, path=path, data=data)
+    if image_format_of(head) is not None:
+        return ImageSource(name=shown, path=path, data=data, head=head)
+    try:  # MuPDF repairs PDFs whose header is missing or damaged
+        return PdfSource(name=shown, path=path, data=data, password=password, dpi=dpi)
+    except (CorruptInputError, EmptyInputError) as exc:
+        if b"PDF-" in head:  # a damaged header such as "%UPDF-1.4": a PDF, but broken
+            raise CorruptInputError(f"a damaged PDF that MuPDF cannot repair ({exc.message})", source=shown) from exc
+        formats = ", ".join(SUPPORTED_IMAGE_FORMATS)
+        raise UnsupportedInputError(f"not a PDF or a supported image ({formats})", source=shown) from exc
 
 
 def _read_input(source: SourceInput, *, name: str | None = None) -> tuple[str, Path | None, bytes | None, bytes]:

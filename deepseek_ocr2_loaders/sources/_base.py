@@ -48,6 +48,8 @@ class SourcePage:
         height: Page height in ``unit``.
         unit: ``"pt"`` for PDFs, ``"px"`` for images.
         text: The PDF text layer of the page (``None`` for images), for text fallbacks.
+        recovered: Set when the first decoder failed and a fallback read the page (a truncated
+            JPEG, an image only MuPDF reads): what happened, for the page's error record.
     """
 
     index: int
@@ -57,6 +59,7 @@ class SourcePage:
     height: float
     unit: str
     text: str | None = field(default=None, repr=False)
+    recovered: str | None = None
 
 
 class DocumentSource(ABC):

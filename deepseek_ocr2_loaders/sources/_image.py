@@ -1,27 +1,30 @@
 """Image files as documents: one page per image, or per frame of a multi-page TIFF.
 
 Images are passed at their own pixel size (no DPI applies), turned upright from their EXIF
-orientation, and converted to RGB the way a reader would see them: transparency on white
-paper, 16-bit scans scaled to 8 bits rather than clipped. Every PIL exception is translated in
-one place, :func:`_pil_errors`, with the original kept as ``__cause__``.
+orientation, and converted to RGB the way a reader would see them (:mod:`.rgb`). Every
+Pillow exception is translated in one place, :func:`_pil_errors`, with the original kept as
+``__cause__``. A frame Pillow cannot decode gets a second chance (:mod:`.image_fallback`):
+Pillow's truncated mode, then MuPDF; the page then says so in ``SourcePage.recovered``.
 """
+
+# mypy: disable-error-code="no-untyped-call"
 
 from __future__ import annotations
 
 import io
 import logging
-import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import DeepSeekOCR2Error, InputError, UnsupportedInputError
+from ..errors import CorruptInputError, DeepSeekOCR2Error, InputError, UnsupportedInputError
 from ._base import DocumentSource, SourcePage
+from ._image_fallback import MUPDF_IMAGE_FORMATS, decode_truncated, mupdf_frame, mupdf_frame_count
+from ._rgb import to_rgb
 
-__all__ = ["SUPPORTED_IMAGE_FORMATS", "ImageSource", "to_rgb"]
+__all__ = ["SUPPORTED_IMAGE_FORMATS", "ImageSource", "image_format_of", "to_rgb"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +33,37 @@ SUPPORTED_IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "BMP", "GIF",
 
 # Only TIFF frames are pages; GIF, WebP and APNG frames are animation, so we take the first.
 _PAGED_FORMATS = frozenset({"TIFF"})
-_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
-_DEEP_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
-# What PIL's decoders raise on damaged data (its own fuzz tests accept the same set).
-_PIL_ERRORS: tuple[type[BaseException], ...] = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
+_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+    b"II+\x00": "TIFF",
+    b"MM\x00+": "TIFF",
+    b"BM": "BMP",
+}
+
+
+def image_format_of(head: bytes) -> str | None:
+    """The supported format whose signature starts ``head``, or ``None``: the corrupt/unsupported rule.
+
+    A file with a supported format's signature that fails to decode is corrupt
+    (:class:`CorruptInputError`); without one it is unsupported.
+    """
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return next((fmt for magic, fmt in _SIGNATURES.items() if head.startswith(magic)), None)
 
 
 @contextmanager
 def _pil_errors(source: str, page: int | None = None) -> Iterator[None]:
-    """Translate PIL exceptions into the package's errors, chaining the cause.
+    """Translate any exception a Pillow decoder raises into the package's errors, chaining it.
+
+    Pillow's decoders raise nearly every built-in type on damaged data (its own fuzz tests
+    accept OSError, SyntaxError, ValueError, TypeError, MemoryError, NotImplementedError,
+    OverflowError...), so every ``Exception`` is mapped; ``BaseException`` (Ctrl-C) is not.
 
     Args:
         source: The document name for the error.
@@ -48,17 +73,22 @@ def _pil_errors(source: str, page: int | None = None) -> Iterator[None]:
         yield
     except DeepSeekOCR2Error:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError) as exc:
         raise InputError(f"the image is too large to decode safely ({exc})", source=source, page=page) from exc
     except UnidentifiedImageError as exc:
         formats = ", ".join(SUPPORTED_IMAGE_FORMATS)
         raise UnsupportedInputError(f"not a PDF or a supported image ({formats})", source=source) from exc
-    except _PIL_ERRORS as exc:
-        raise InputError(f"corrupt or truncated image ({exc})", source=source, page=page) from exc
+    except NotImplementedError as exc:
+        raise UnsupportedInputError(f"an image variant Pillow cannot decode ({exc})", source=source, page=page) from exc
+    except Exception as exc:
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise CorruptInputError(f"corrupt or truncated image ({why})", source=source, page=page) from exc
 
 
 class ImageSource(DocumentSource):
-    """An image file opened with PIL; frames are decoded on demand and never kept.
+    """An image file opened with Pillow (or MuPDF, when Pillow refuses a supported format).
+
+    Frames are decoded on demand and never kept.
 
     Args:
         name: The document name for errors and metadata.
@@ -66,29 +96,63 @@ class ImageSource(DocumentSource):
         data: The image bytes, or ``None`` when ``path`` is given.
 
     Raises:
-        UnsupportedInputError: PIL does not recognise the bytes as a supported image.
-        InputError: The image is a decompression bomb, or its frame table is corrupt.
+        UnsupportedInputError: The bytes are not a supported image.
+        CorruptInputError: The file has a supported image's signature, but neither Pillow nor
+            MuPDF can read its frame table.
+        InputError: The image is a decompression bomb.
     """
 
-    def __init__(self, *, name: str, path: Path | None = None, data: bytes | None = None) -> None:
+    def __init__(self, *, name: str, path: Path | None = None, data: bytes | None = None, head: bytes = b"") -> None:
         super().__init__(name=name, path=path, data=data)
-        with _pil_errors(name):
-            image = Image.open(path if path is not None else io.BytesIO(data or b""), formats=SUPPORTED_IMAGE_FORMATS)
+        self._image: Image.Image | None = None
+        self.format = image_format_of(head)
+        try:
+            with _pil_errors(name):
+                image = Image.open(
+                    path if path is not None else io.BytesIO(data or b""), formats=SUPPORTED_IMAGE_FORMATS
+                )
+        except UnsupportedInputError as exc:
+            if self.format is None:
+                raise
+            self.total_pages = self._mupdf_total(exc)
+            return
+        self.format = image.format
         try:
             with _pil_errors(name):
                 paged = image.format in _PAGED_FORMATS
                 self.total_pages = int(getattr(image, "n_frames", 1)) if paged else 1
+        except CorruptInputError as exc:  # a damaged frame table ("Missing dimensions"): MuPDF may count it
+            try:
+                self.total_pages = self._mupdf_total(exc)
+            except BaseException:
+                image.close()
+                raise
         except BaseException:
             image.close()
             raise
-        self.format = image.format
         self._image = image
 
+    def _mupdf_total(self, refused: InputError) -> int:
+        """Frame count when only MuPDF can read the file; a :class:`CorruptInputError` otherwise."""
+        filetype = MUPDF_IMAGE_FORMATS.get(self.format or "")
+        try:
+            if filetype is None:
+                raise refused
+            with _pil_errors(self.name):
+                return mupdf_frame_count(self._path, self._data, filetype)
+        except InputError as exc:
+            raise CorruptInputError(
+                f"a damaged {self.format} image: neither Pillow nor MuPDF can read it ({refused.message})",
+                source=self.name,
+            ) from exc
+
     def load_page(self, index: int) -> SourcePage:
-        """Decode one frame, upright and in RGB.
+        """Decode one frame, upright and in RGB, recovering what can be recovered.
 
         A damaged image is only found here, when its pixels are decoded; the error has
-        ``page`` set, like a PDF page that fails to render.
+        ``page`` set, like a PDF page that fails to render. Before failing, the frame is
+        decoded with Pillow's truncated mode (for JPEG, whose cut-off scans it fills in),
+        then with MuPDF; a page that comes back so has ``recovered`` set.
 
         Args:
             index: 0-based frame index (always 0 except for multi-page TIFFs).
@@ -97,61 +161,58 @@ class ImageSource(DocumentSource):
             The page, with its size in pixels after EXIF rotation.
 
         Raises:
-            InputError: The frame is corrupt or truncated (``page`` is set).
+            CorruptInputError: The frame cannot be decoded (``page`` is set).
             PageRangeError: ``index`` is not a page of the document.
         """
         self._check_page(index)
+        recovered = None
+        try:
+            rgb = self._decode(index, truncated=False)
+        except CorruptInputError as exc:
+            rgb, recovered = self._recover(index, exc)
+        return SourcePage(
+            index=index,
+            label=str(index + 1),
+            image=rgb,
+            width=float(rgb.width),
+            height=float(rgb.height),
+            unit="px",
+            recovered=recovered,
+        )
+
+    def _decode(self, index: int, *, truncated: bool) -> Image.Image:
+        if self._image is None:
+            raise CorruptInputError("Pillow cannot read this image", source=self.name, page=index)
         with _pil_errors(self.name, page=index):
             if index or self.total_pages > 1:
                 self._image.seek(index)
+            if truncated:
+                decode_truncated(self._image)
             self._image.load()
-            upright = ImageOps.exif_transpose(self._image)
-            rgb = to_rgb(upright)
-        return SourcePage(
-            index=index, label=str(index + 1), image=rgb, width=float(rgb.width), height=float(rgb.height), unit="px"
-        )
+            return to_rgb(ImageOps.exif_transpose(self._image))
+
+    def _recover(self, index: int, error: CorruptInputError) -> tuple[Image.Image, str]:
+        """Pillow's truncated mode (JPEG), then MuPDF; re-raise ``error`` if neither reads the frame."""
+        if self.format == "JPEG" and self._image is not None:
+            try:
+                rgb = self._decode(index, truncated=True)
+            except CorruptInputError:
+                pass
+            else:
+                logger.warning("%s: decoded a truncated JPEG; its missing part is grey", self.name)
+                return rgb, f"truncated image: decoded what is there, the rest is grey ({error.message})"
+        filetype = MUPDF_IMAGE_FORMATS.get(self.format or "")
+        if filetype is None:
+            raise error
+        try:
+            with _pil_errors(self.name, page=index):  # MuPDF's errors: any type, like Pillow's
+                rgb = mupdf_frame(self._path, self._data, filetype, index)
+        except InputError:  # MuPDF's failure stays the __context__; the cause is Pillow's original error
+            why = f"{error.message}; MuPDF cannot decode it either"
+            raise CorruptInputError(why, source=self.name, page=index) from error.__cause__
+        logger.warning("%s (page %d): Pillow cannot decode it; MuPDF did", self.name, index + 1)
+        return rgb, f"decoded by MuPDF after Pillow failed ({error.message})"
 
     def _close(self) -> None:
-        self._image.close()
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Convert any PIL mode to a new RGB image as it would look printed on white paper.
-
-    Alpha is composited onto white (PIL's ``convert("RGB")`` would drop it and show black or
-    garbage under transparent pixels); high-bit-depth grey is scaled, not clipped to 255.
-
-    Args:
-        image: An image in any mode.
-
-    Returns:
-        A new ``RGB`` image of the same size.
-    """
-    if image.mode in _DEEP_MODES:
-        return _deep_to_l(image).convert("RGB")
-    if image.mode in _ALPHA_MODES or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(paper, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
-def _deep_to_l(image: Image.Image) -> Image.Image:
-    """Scale 16-bit, 32-bit integer or float grey to 8 bits.
-
-    16-bit modes map 0..65535 onto 0..255 (divide by 257). For ``I`` and ``F`` the range is
-    read from the data: 8-bit values stay, 16-bit values are divided by 257, floats in 0..1
-    are multiplied by 255, and anything else is stretched from its minimum to its maximum.
-    """
-    grey = image if image.mode in ("I", "F") else image.convert("I")
-    low, high = cast("tuple[float, float]", grey.getextrema())  # one band: (min, max)
-    if image.mode == "F" and low >= 0 and high <= 1:
-        scale = 255.0
-    elif image.mode not in ("I", "F") or (low >= 0 and 255 < high <= 65535):
-        scale = 1 / 257
-    elif low >= 0 and high <= 255:
-        scale = 1.0
-    else:
-        scale = 255.0 / (high - low) if high > low else 0.0
-        return grey.point(lambda v: v * scale - low * scale).convert("L")
-    return grey.point(lambda v: v * scale).convert("L")
+        if self._image is not None:
+            self._image.close()

@@ -2,7 +2,8 @@
 
 Pages are rendered at 144 DPI by default, as the official DeepSeek-OCR scripts do, so the
 model sees pages at the scale it was tuned on. Every PyMuPDF exception is translated in one
-place, :func:`_pymupdf_errors`, with the original kept as ``__cause__``.
+place, :func:`_pymupdf_errors`, with the original kept as ``__cause__``. A password is
+tried as given, then in its SASLprep form (:mod:`.saslprep`), as PDF 2.0 writers store it.
 """
 
 # PyMuPDF leaves Document, Matrix and some Page methods unannotated:
@@ -20,9 +21,10 @@ from pathlib import Path
 import pymupdf
 from PIL import Image
 
-from ..errors import DeepSeekOCR2Error, EmptyInputError, EncryptedPDFError, InputError, PDFOpenError
+from ..errors import CorruptInputError, DeepSeekOCR2Error, EmptyInputError, EncryptedPDFError, InputError
 from ..model import DEFAULT_DPI
 from ._base import DocumentSource, SourcePage
+from ._saslprep import saslprep
 
 __all__ = ["MAX_RENDER_PIXELS", "MUPDF_LOCK", "PdfSource"]
 
@@ -43,14 +45,15 @@ text layers on the caller's; PyMuPDF holds the GIL while it works, so the lock c
 parallelism.
 """
 
-# PyMuPDF raises its own RuntimeError subclasses (FileDataError, EmptyFileError), plain
-# ValueError/RuntimeError, and MuPDF's FzError* classes from the low-level binding.
-_PYMUPDF_ERRORS: tuple[type[BaseException], ...] = (RuntimeError, ValueError, pymupdf.mupdf.FzErrorBase)
-
 
 @contextmanager
 def _pymupdf_errors(source: str, page: int | None = None) -> Iterator[None]:
     """Translate PyMuPDF exceptions into the package's errors, chaining the cause.
+
+    PyMuPDF raises its own RuntimeError subclasses (FileDataError, EmptyFileError), plain
+    ValueError/RuntimeError, MuPDF's FzError* classes from the low-level binding, and on
+    hostile files whatever its Python layer trips on (TypeError, IndexError...), so every
+    ``Exception`` is mapped; ``BaseException`` (Ctrl-C) is not.
 
     Args:
         source: The document name for the error.
@@ -64,16 +67,19 @@ def _pymupdf_errors(source: str, page: int | None = None) -> Iterator[None]:
         raise EmptyInputError("the input is empty (0 bytes)", source=source) from exc
     except pymupdf.FileNotFoundError as exc:
         raise InputError("file not found", source=source) from exc
-    except _PYMUPDF_ERRORS as exc:
+    except MemoryError as exc:
+        raise InputError("the PDF is too large to render safely", source=source, page=page) from exc
+    except Exception as exc:
+        why = str(exc) or type(exc).__name__
         if page is None:
-            raise PDFOpenError(f"cannot open the PDF: it is corrupt or truncated ({exc})", source=source) from exc
-        raise PDFOpenError(f"cannot render the page ({exc})", source=source, page=page) from exc
+            raise CorruptInputError(f"cannot open the PDF: it is corrupt or truncated ({why})", source=source) from exc
+        raise CorruptInputError(f"cannot render the page ({why})", source=source, page=page) from exc
 
 
 class PdfSource(DocumentSource):
     """A PDF opened with PyMuPDF; pages are rendered on demand and never kept.
 
-    A page that fails to render raises :class:`PDFOpenError` (an :class:`InputError`) with
+    A page that fails to render raises :class:`CorruptInputError` (an :class:`InputError`) with
     ``page`` set, from :meth:`load_page` or from ``next()`` on :meth:`iter_pages`; the
     document stays open, so the pipeline records that page as failed and goes on.
 
@@ -85,7 +91,7 @@ class PdfSource(DocumentSource):
         dpi: Render resolution; pages render at ``points * dpi / 72`` pixels.
 
     Raises:
-        PDFOpenError: PyMuPDF cannot open the file, or repairing it recovered no page.
+        CorruptInputError: PyMuPDF cannot open the file, or repairing it recovered no page.
         EmptyInputError: The PDF is well formed but has no pages.
         EncryptedPDFError: The PDF needs a password and none, or a wrong one, was given.
     """
@@ -110,6 +116,10 @@ class PdfSource(DocumentSource):
                 doc = pymupdf.open(path, filetype="pdf")
             else:
                 doc = pymupdf.open(stream=data, filetype="pdf")
+        if not doc.is_pdf:  # MuPDF sniffs the content and may open another format (PNM, XPS...)
+            kind = (doc.metadata or {}).get("format") or "another format"
+            doc.close()
+            raise CorruptInputError(f"not a PDF: MuPDF reads it as {kind}", source=name)
         try:
             with _pymupdf_errors(name):
                 _unlock(doc, password, name)
@@ -121,7 +131,9 @@ class PdfSource(DocumentSource):
         if total == 0:
             doc.close()
             if repaired:  # MuPDF rebuilt a broken file and found nothing: truncated, not empty
-                raise PDFOpenError("cannot open the PDF: it is corrupt or truncated (no page recovered)", source=name)
+                raise CorruptInputError(
+                    "cannot open the PDF: it is corrupt or truncated (no page recovered)", source=name
+                )
             raise EmptyInputError("the PDF has no pages", source=name)
         if repaired:
             logger.warning("%s: the PDF is damaged; MuPDF repaired it, some pages may be incomplete", name)
@@ -138,7 +150,7 @@ class PdfSource(DocumentSource):
             The page: RGB image, label, size in points as displayed, and its text layer.
 
         Raises:
-            PDFOpenError: The page cannot be rendered (``page`` is set).
+            CorruptInputError: The page cannot be rendered (``page`` is set).
             PageRangeError: ``index`` is not a page of the document.
         """
         self._check_page(index)
@@ -146,7 +158,7 @@ class PdfSource(DocumentSource):
             page = self._doc.load_page(index)
             rect = page.rect  # already rotated by /Rotate: the size as displayed
             if rect.is_empty:
-                raise PDFOpenError(f"the page has an empty size ({rect})", source=self.name, page=index)
+                raise CorruptInputError(f"the page has an empty size ({rect})", source=self.name, page=index)
             zoom = self._zoom_for(rect, index)
             pixmap = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
             image = Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples)
@@ -187,5 +199,8 @@ def _unlock(doc: pymupdf.Document, password: str | None, name: str) -> None:
         return
     if password is None:
         raise EncryptedPDFError("the PDF is encrypted; pass password= to open it", source=name)
-    if not doc.authenticate(password):
+    if doc.authenticate(password):
+        return
+    prepared = saslprep(password)
+    if prepared is None or prepared == password or not doc.authenticate(prepared):
         raise EncryptedPDFError("the password is wrong for this encrypted PDF", source=name)

@@ -1,4 +1,8 @@
-"""The next batch is rendered while the engine reads this one, never more than one batch ahead."""
+"""The next batch is rendered while the engine reads this one, never more than one batch ahead.
+
+Pages render in the worker pool; what is counted here is what the pool hands to the batcher
+(the pool itself takes at most twice its worker count ahead, see tests/sources/test_render_pool.py).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import pytest
 
 from deepseek_ocr2_loaders import InputError, aconvert, convert
 from deepseek_ocr2_loaders.pipeline._prefetch import one_ahead
-from deepseek_ocr2_loaders.sources._pdf import PdfSource
+from deepseek_ocr2_loaders.sources._render_pool import Rendered, RenderPool
 from deepseek_ocr2_loaders.testing import ScriptedEngine
 
 
@@ -82,18 +86,24 @@ def six_pages(tmp_path):
     return tmp_path / "six.pdf"
 
 
+def wrap_render(monkeypatch, on_page):
+    """Call ``on_page(index)`` for each page the real pool delivers, on the render thread."""
+    original = RenderPool.render
+
+    def watched(self, items):
+        for item in original(self, items):
+            if isinstance(item, Rendered):
+                on_page(item.task.index)
+            yield item
+
+    monkeypatch.setattr(RenderPool, "render", watched)
+
+
 @pytest.fixture
 def rendered(monkeypatch):
-    """Counts real renders (the real PdfSource.load_page, wrapped)."""
+    """Counts the rendered pages the real render pool hands to the batcher."""
     calls: list[int] = []
-    original = PdfSource.load_page
-
-    def counting(self, index):
-        page = original(self, index)
-        calls.append(index)
-        return page
-
-    monkeypatch.setattr(PdfSource, "load_page", counting)
+    wrap_render(monkeypatch, calls.append)
     return calls
 
 
@@ -131,13 +141,7 @@ def test_aconvert_renders_ahead_the_same_way(six_pages, rendered):
 
 
 def test_cancelling_aconvert_mid_render_cancels_cleanly(six_pages, monkeypatch):
-    original = PdfSource.load_page
-
-    def slow(self, index):
-        time.sleep(0.3)
-        return original(self, index)
-
-    monkeypatch.setattr(PdfSource, "load_page", slow)
+    wrap_render(monkeypatch, lambda index: time.sleep(0.3))
     engine = ScriptedEngine(lambda image, prompt: "text", batch_size=2)
     got = []
 

@@ -106,7 +106,7 @@ def test_every_page_arrives_once_and_matches_convert(
     assert all(row["blocks"][0]["label"] == "title" and row["model"] == "scripted" for row in good)
     (broken,) = [row for row in rows if row["file_name"] == "broken.pdf"]
     assert broken["status"] == "failed" and broken["errors"][0]["stage"] == "open"
-    assert broken["errors"][0]["category"] == "PDFOpenError"
+    assert broken["errors"][0]["category"] == "CorruptInputError"
     assert (summary.files, summary.pages, summary.failed) == (5, 11, 1)
 
     direct = convert(sorted(folder.glob("doc*.pdf")), engine=scripted_engine(), cache=False)

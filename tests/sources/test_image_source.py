@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from deepseek_ocr2_loaders.errors import InputError, UnsupportedInputError
+from deepseek_ocr2_loaders.errors import CorruptInputError, InputError, UnsupportedInputError
 from deepseek_ocr2_loaders.sources import ImageSource, SourcePage, open_source
 from deepseek_ocr2_loaders.sources._image import to_rgb
 
@@ -170,14 +170,14 @@ def test_to_rgb_stretches_signed_32_bit_grey() -> None:
     assert middle in (127, 128)
 
 
-def test_truncated_png_is_an_input_error_at_its_page(tmp_path: Path) -> None:
+def test_truncated_png_is_a_corrupt_input_error_at_its_page(tmp_path: Path) -> None:
     data = encode(Image.effect_noise((64, 64), 50).convert("RGB"), "PNG")
     path = tmp_path / "truncated.png"
     path.write_bytes(data[: len(data) // 2])
     with open_source(path) as source:
         with pytest.raises(InputError, match="corrupt or truncated image") as caught:
             next(source.iter_pages())
-    assert type(caught.value) is InputError
+    assert type(caught.value) is CorruptInputError
     assert caught.value.source == str(path)
     assert caught.value.page == 0
     assert "truncated.png" in str(caught.value)

@@ -16,6 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 from deepseek_ocr2_loaders.errors import (
     ConfigError,
+    CorruptInputError,
     DeepSeekOCR2Error,
     EmptyInputError,
     EncryptedPDFError,
@@ -185,7 +186,7 @@ def test_random_bytes_named_pdf(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedInputError, match="not a PDF or a supported image") as caught:
         open_source(path)
     assert "random.pdf" in str(caught.value)
-    assert isinstance(caught.value.__cause__, UnidentifiedImageError)
+    assert isinstance(caught.value.__cause__, CorruptInputError)  # MuPDF was asked, and could not repair it
 
 
 def test_text_file(tmp_path: Path) -> None:
@@ -259,14 +260,18 @@ def test_pymupdf_exceptions_are_mapped(foreign: BaseException, mapped: type, pag
 
 PIL_ERRORS = [
     (UnidentifiedImageError("cannot identify"), UnsupportedInputError),
+    (NotImplementedError("unsupported BMP compression"), UnsupportedInputError),
     (Image.DecompressionBombError("too many pixels"), InputError),
     (Image.DecompressionBombWarning("many pixels"), InputError),
-    (OSError("image file is truncated"), InputError),
-    (SyntaxError("broken PNG file"), InputError),
-    (ValueError("tile cannot extend outside image"), InputError),
-    (EOFError(), InputError),
-    (struct.error("unpack requires a buffer"), InputError),
-    (IndexError("list index out of range"), InputError),
+    (MemoryError(), InputError),
+    (OSError("image file is truncated"), CorruptInputError),
+    (SyntaxError("broken PNG file"), CorruptInputError),
+    (ValueError("tile cannot extend outside image"), CorruptInputError),
+    (EOFError(), CorruptInputError),
+    (struct.error("unpack requires a buffer"), CorruptInputError),
+    (IndexError("list index out of range"), CorruptInputError),
+    (TypeError("Missing dimensions"), CorruptInputError),
+    (OverflowError("Python int too large to convert to C int"), CorruptInputError),
 ]
 
 

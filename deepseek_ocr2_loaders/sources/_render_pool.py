@@ -1,0 +1,296 @@
+"""Render pages in worker processes: a deadline per page, a crash costs one page, in parallel.
+
+MuPDF can loop for ever on a hostile page while holding the GIL (freezing the caller's
+thread and an asyncio loop with it), and a native decoder can segfault. In a worker process
+either is contained: a page past :attr:`RenderPolicy.page_timeout` gets :class:`RenderTimeout`,
+a worker that dies gets :class:`RenderCrashError`; the worker is replaced and the run goes
+on. The workers also render in parallel, which threads cannot (PyMuPDF holds the GIL).
+
+Workers are started on demand, reused for the whole run and sent the file path and page
+index (the bytes once per worker for in-memory documents); pages come back in input order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from PIL import Image
+
+from ..errors import ConfigError, DeepSeekOCR2Error, InputError, RenderCrashError, RenderTimeout
+from ..options import RenderPolicy
+from ._base import DocumentSource, SourcePage
+from ._render_wire import decode_error, receive, send
+
+__all__ = ["DocumentRef", "RenderPool", "RenderTask", "Rendered"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+START_TIMEOUT = 60.0
+"""Seconds a new worker may take to import its libraries and say it is ready."""
+
+_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding this package: the worker imports the same code
+# pymupdf imports its optional helpers (pymupdf4llm, the ONNX layout model) whenever they are
+# installed; rendering never uses them and they would triple a worker's start-up, so it blocks them.
+_COMMAND = (
+    f"import sys; sys.path.insert(0, {_ROOT!r}); "
+    "sys.modules.update({'pymupdf.layout': None, 'pymupdf4llm': None}); "
+    "from deepseek_ocr2_loaders.sources._render_worker import main; main()"
+)
+_keys = itertools.count()
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    """What a worker needs to open a document itself: its path (or bytes), password and DPI."""
+
+    key: int
+    name: str
+    path: str | None
+    data: bytes | None
+    password: str | None
+    dpi: float
+
+    @classmethod
+    def of(cls, document: DocumentSource, *, password: str | None, dpi: float) -> DocumentRef:
+        """A reference to an open document (its path, else its bytes), with a fresh key."""
+        path = None if document._path is None else str(document._path)
+        return cls(next(_keys), document.name, path, None if path else document._data, password, dpi)
+
+
+@dataclass(frozen=True)
+class RenderTask:
+    """One page to render; ``tag`` is carried through untouched for the caller."""
+
+    document: DocumentRef
+    index: int
+    tag: Any = None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered page, or the typed error that replaced it."""
+
+    task: RenderTask
+    page: SourcePage | None
+    error: InputError | None = None
+
+
+class _Slot:
+    """An item of the ordered window: done once its result is known."""
+
+    def __init__(self, item: object) -> None:
+        self.item, self.result, self.done = item, None, False
+
+    def finish(self, result: object) -> None:
+        self.result, self.done = result, True
+
+
+class _Worker:
+    """One worker process, with a thread that turns its replies into events."""
+
+    def __init__(self, events: queue.SimpleQueue[Any]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", _COMMAND], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.ready, self.key, self.slot = False, -1, None
+        self.deadline = time.monotonic() + START_TIMEOUT
+        self._events = events
+        threading.Thread(target=self._read, name="ocr-render-reader", daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None  # noqa: S101 - Popen(stdout=PIPE) sets it
+        while (message := receive(self.proc.stdout)) is not None:
+            self._events.put((self, message))
+        self._events.put((self, None))
+
+    def submit(self, slot: _Slot, timeout: float) -> None:
+        task: RenderTask = slot.item  # type: ignore[assignment]
+        doc = task.document
+        header = {"key": doc.key, "name": doc.name, "path": doc.path, "password": doc.password, "dpi": doc.dpi}
+        payload = doc.data if doc.path is None and doc.key != self.key else b""
+        assert self.proc.stdin is not None  # noqa: S101 - Popen(stdin=PIPE) sets it
+        send(self.proc.stdin, dict(header, index=task.index), payload or b"")
+        self.key, self.slot, self.deadline = doc.key, slot, time.monotonic() + timeout
+
+    def kill(self) -> int:
+        """Stop the process now; its exit status."""
+        self.proc.kill()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                pipe.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+        return self.proc.wait()
+
+
+class RenderPool:
+    """Worker processes that render :class:`RenderTask` pages under a per-page deadline.
+
+    Close it (or use ``with``) to stop the workers; :meth:`close` may be called from another
+    thread to stop a :meth:`render` blocked on a hung page at once.
+    """
+
+    def __init__(self, policy: RenderPolicy | None = None) -> None:
+        self.policy = policy or RenderPolicy()
+        self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._workers: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def render(self, items: Iterable[T]) -> Iterator[T | Rendered]:
+        """Yield ``items`` in order, each :class:`RenderTask` replaced by its :class:`Rendered`.
+
+        Up to twice as many items as workers are taken ahead. If ``items`` raises, the pages
+        taken before it are still rendered and yielded first, then the error is raised.
+        """
+        source = iter(items)
+        window: deque[_Slot] = deque()
+        queued: deque[_Slot] = deque()
+        failure: Exception | None = None
+        try:
+            while True:
+                while failure is None and source is not None and len(window) < 2 * self.policy.workers:
+                    try:
+                        item = next(source)
+                    except StopIteration:
+                        source = None
+                        break
+                    except Exception as exc:  # delivered after the pages already taken
+                        failure = exc
+                        break
+                    slot = _Slot(item)
+                    window.append(slot)
+                    queued.append(slot) if isinstance(item, RenderTask) else slot.finish(item)
+                self._dispatch(queued)
+                while window and window[0].done:
+                    yield window.popleft().result  # type: ignore[misc]
+                if not window and (failure is not None or source is None):
+                    break
+                if any(not slot.done for slot in window):
+                    self._wait()
+            if failure is not None:
+                raise failure
+        finally:
+            for worker in [w for w in self._workers if w.slot is not None]:  # results nobody will read
+                self._retire(worker)
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    def _dispatch(self, queued: deque[_Slot]) -> None:
+        """Hand queued pages to idle workers, starting workers (up to the policy's count) as needed."""
+        while queued:
+            idle = [w for w in self._workers if w.ready and w.slot is None]
+            if idle:
+                slot = queued.popleft()
+                key = slot.item.document.key  # type: ignore[attr-defined]
+                worker = next((w for w in idle if w.key == key), idle[0])
+                try:
+                    worker.submit(slot, self.policy.page_timeout)
+                except OSError:  # it died while idle: the page is not to blame
+                    queued.appendleft(slot)
+                    self._retire(worker)
+                continue
+            starting = sum(not w.ready for w in self._workers)
+            if starting >= len(queued) or len(self._workers) >= self.policy.workers:
+                return
+            with self._lock:
+                if self._closed:
+                    raise DeepSeekOCR2Error("the render pool is closed")
+                self._workers.append(_Worker(self._events))
+
+    def _wait(self) -> None:
+        """Handle one reply, death or expired deadline."""
+        now = time.monotonic()
+        deadline = min((w.deadline for w in self._workers if w.slot is not None or not w.ready), default=now + 1)
+        try:
+            worker, message = self._events.get(timeout=max(0.0, deadline - now))
+        except queue.Empty:
+            worker = message = None
+        if self._closed:
+            raise DeepSeekOCR2Error("the render pool was closed while rendering")
+        if worker in self._workers:
+            if message is None:
+                self._died(worker)
+            elif "ready" in message[0]:
+                worker.ready = True
+            elif worker.slot is not None:
+                slot, worker.slot = worker.slot, None
+                slot.finish(_result(slot.item, *message))  # type: ignore[arg-type]
+        self._expire()
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for worker in [w for w in self._workers if w.deadline <= now and (w.slot is not None or not w.ready)]:
+            if not worker.ready:
+                self._retire(worker)
+                raise ConfigError(f"a render worker did not start within {START_TIMEOUT:.0f} s")
+            self._fail(worker, RenderTimeout, f"the page did not render within {self.policy.page_timeout:g} s")
+
+    def _died(self, worker: _Worker) -> None:
+        status = worker.kill()
+        how = f"signal {signal.Signals(-status).name}" if status < 0 else f"exit status {status}"
+        if not worker.ready:
+            self._retire(worker)
+            raise ConfigError(f"a render worker failed to start ({how}); check `{sys.executable} -c 'import pymupdf'`")
+        if worker.slot is None:
+            self._retire(worker)
+        else:
+            self._fail(worker, RenderCrashError, f"the render worker crashed on this page ({how})")
+
+    def _fail(self, worker: _Worker, error: type[InputError], message: str) -> None:
+        """Retire ``worker`` and fail the page it held; a replacement starts when a page needs one."""
+        slot = worker.slot
+        task: RenderTask = slot.item  # type: ignore[union-attr,assignment]
+        self._retire(worker)
+        logger.warning("%s (page %d): %s; the render worker is replaced", task.document.name, task.index + 1, message)
+        slot.finish(Rendered(task, None, error(message, source=task.document.name, page=task.index)))  # type: ignore[union-attr]
+
+    def _retire(self, worker: _Worker) -> int:
+        with self._lock:
+            if worker in self._workers:
+                self._workers.remove(worker)
+        return worker.kill()
+
+    def close(self) -> None:
+        """Stop every worker now (safe from another thread, and more than once)."""
+        with self._lock:
+            self._closed = True
+            workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.kill()
+        self._events.put((None, None))  # wakes a render() waiting for a reply
+
+    def __enter__(self) -> RenderPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _result(task: RenderTask, header: dict[str, Any], payload: bytes) -> Rendered:
+    if "error" in header:
+        return Rendered(task, None, decode_error(header, source=task.document.name, page=task.index))
+    image = Image.frombytes("RGB", tuple(header["size"]), payload)
+    page = SourcePage(
+        index=task.index,
+        label=header["label"],
+        image=image,
+        width=header["width"],
+        height=header["height"],
+        unit=header["unit"],
+        text=header["text"],
+        recovered=header["recovered"],
+    )
+    return Rendered(task, page)

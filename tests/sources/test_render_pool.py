@@ -1,0 +1,165 @@
+"""The render pool: real worker processes, a per-page deadline, crash containment, clean shutdown.
+
+Hangs and crashes are injected in the worker (``DEEPSEEK_OCR2_TEST_RENDER_FAULTS``): the
+worker really sleeps past the deadline or really dies of SIGSEGV, and the real pool handles it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import hostile_files as bad
+import pytest
+
+from deepseek_ocr2_loaders import ConfigError, RenderCrashError, RenderPolicy, RenderTimeout
+from deepseek_ocr2_loaders.sources import open_source
+from deepseek_ocr2_loaders.sources._render_pool import DocumentRef, RenderPool, RenderTask
+
+
+def faults(monkeypatch: pytest.MonkeyPatch, *entries: tuple[str, str, int]) -> None:
+    monkeypatch.setenv("DEEPSEEK_OCR2_TEST_RENDER_FAULTS", json.dumps([list(e) for e in entries]))
+
+
+def tasks(source: Path | bytes, name: str | None = None) -> list[RenderTask]:
+    with open_source(source, name=name) as document:
+        ref = DocumentRef.of(document, password=None, dpi=144)
+        return [RenderTask(ref, index) for index in range(document.total_pages)]
+
+
+def no_workers_left() -> bool:
+    deadline = time.monotonic() + 5
+    while bad.render_workers_of(os.getpid()):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_pages_come_back_in_order_with_the_pixels_of_an_in_process_render(real_pdfs: Path) -> None:
+    pdf = real_pdfs / "load_v_error.pdf"
+    with RenderPool(RenderPolicy(workers=2)) as pool:
+        results = list(pool.render(tasks(pdf)))
+    assert [r.task.index for r in results] == list(range(16))
+    with open_source(pdf) as document:
+        for index in (0, 7, 15):
+            local = document.load_page(index)
+            page = results[index].page
+            assert page.image.tobytes() == local.image.tobytes()
+            assert (page.label, page.width, page.height, page.text) == (
+                local.label,
+                local.width,
+                local.height,
+                local.text,
+            )
+    assert no_workers_left()
+
+
+def test_a_hanging_page_times_out_and_the_run_goes_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "hangs_on_page_2.pdf"
+    path.write_bytes(bad.text_pdf(5))
+    faults(monkeypatch, ("hang", path.name, 1))
+    started = time.monotonic()
+    with RenderPool(RenderPolicy(workers=2, page_timeout=2)) as pool:
+        results = list(pool.render(tasks(path)))
+    assert time.monotonic() - started < 30
+    assert [r.page is not None for r in results] == [True, False, True, True, True]
+    error = results[1].error
+    assert isinstance(error, RenderTimeout) and isinstance(error, TimeoutError)
+    assert (error.source, error.page) == (str(path), 1) and "within 2 s" in str(error)
+    assert no_workers_left()
+
+
+def test_a_worker_killed_by_sigsegv_fails_its_page_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "segfaults_on_page_1.pdf"
+    path.write_bytes(bad.text_pdf(4))
+    faults(monkeypatch, ("segfault", path.name, 0))
+    with RenderPool(RenderPolicy(workers=1)) as pool:  # one worker: the replacement renders the rest
+        results = list(pool.render(tasks(path)))
+    assert [r.page is not None for r in results] == [False, True, True, True]
+    error = results[0].error
+    assert isinstance(error, RenderCrashError) and "SIGSEGV" in str(error)
+    assert (error.source, error.page) == (str(path), 0)
+
+
+def test_in_memory_documents_and_passthrough_items_keep_their_place() -> None:
+    items = ["before", *tasks(bad.text_pdf(3), name="<bytes>"), "after"]
+    with RenderPool(RenderPolicy(workers=2)) as pool:
+        out = list(pool.render(items))
+    assert out[0] == "before" and out[-1] == "after"
+    assert [r.page.text.strip() for r in out[1:-1]] == ["Page 1", "Page 2", "Page 3"]
+
+
+def test_an_error_from_the_items_comes_after_every_page_taken_before_it(tmp_path: Path) -> None:
+    path = tmp_path / "good.pdf"
+    path.write_bytes(bad.text_pdf(3))
+
+    def items():
+        yield from tasks(path)
+        raise ValueError("the next file would not open")
+
+    got = []
+    with RenderPool(RenderPolicy(workers=2)) as pool, pytest.raises(ValueError, match="would not open"):
+        for result in pool.render(items()):
+            got.append(result.task.index)
+    assert got == [0, 1, 2]
+
+
+def test_close_from_another_thread_stops_a_hung_render_and_leaves_no_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "hangs_on_page_1.pdf"
+    path.write_bytes(bad.text_pdf(2))
+    faults(monkeypatch, ("hang", path.name, 0))
+    pool = RenderPool(RenderPolicy(workers=1, page_timeout=600))
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            list(pool.render(tasks(path)))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert _wait_for(lambda: bad.render_workers_of(os.getpid()))
+    time.sleep(1.0)  # it is hanging now
+    started = time.monotonic()
+    pool.close()
+    thread.join(10)
+    assert not thread.is_alive() and time.monotonic() - started < 10
+    assert outcome and "closed" in str(outcome[0])  # never a silent, short result
+    assert no_workers_left()
+
+
+def test_closing_the_iterator_early_stops_busy_workers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "hangs_on_page_3.pdf"
+    path.write_bytes(bad.text_pdf(4))
+    faults(monkeypatch, ("hang", path.name, 2))
+    pool = RenderPool(RenderPolicy(workers=2, page_timeout=600))
+    results = pool.render(tasks(path))
+    assert next(results).task.index == 0
+    results.close()  # page 3 is hanging in a worker: that worker is stopped now
+    assert [w for w in pool._workers if w.slot is not None] == []
+    pool.close()
+    assert no_workers_left()
+
+
+@pytest.mark.parametrize(
+    "bad_value", [{"workers": 0}, {"workers": 2.5}, {"page_timeout": 0}, {"page_timeout": float("nan")}]
+)
+def test_render_policy_is_validated(bad_value: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        RenderPolicy(**bad_value)  # type: ignore[arg-type]
+
+
+def _wait_for(condition, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
