@@ -6,11 +6,7 @@ model output alone.
 
 from __future__ import annotations
 
-from deepseek_ocr2_loaders.parsing.grounding import (
-    GRID_MAX,
-    ParsedPage,
-    grid_to_bbox,
-    parse_grounding,
-)
+from deepseek_ocr2_loaders.parsing.boxes import GRID_MAX, grid_to_bbox
+from deepseek_ocr2_loaders.parsing.grounding import ParsedPage, parse_grounding
 
 __all__ = ["GRID_MAX", "ParsedPage", "grid_to_bbox", "parse_grounding"]
