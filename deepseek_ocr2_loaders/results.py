@@ -87,6 +87,8 @@ def build_page_result(
         elif finish is FinishReason.LENGTH:
             errors = (ErrorRecord("ocr", "hit max_new_tokens", finish.value, index),)
             status = OCRStatus.TRUNCATED
+        if blocks:  # what the parser repaired or dropped (a garbled box), kept as data on the page
+            errors += tuple(ErrorRecord("parse", problem, "grounding", index) for problem in parsed.problems)
     stats = None
     if compression and page is not None and not isinstance(outcome, DeepSeekOCR2Error):
         stats = _compression(page, outcome.output)
