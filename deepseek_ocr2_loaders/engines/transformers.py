@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, DeepSeekOCR2Error, EngineError, GPUOutOfMemoryError, ModelLoadError
 from ._guards import LoopStopper, WindowedNoRepeatNGram, finish_sequence
+from ._loops import TokenLoops
 from ._sam_attention import patch_sam_attention
 from .base import DEFAULT_MODEL, EngineOutput, OCREngine
 
@@ -86,7 +87,8 @@ class TransformersEngine(OCREngine):
             72 ms at 2), 2 on a CPU.
         max_new_tokens: Token budget per page (the model card uses 8192).
         ngram_size: Length of the n-grams that may not repeat...
-        ngram_window: ...inside this many recent tokens (``<td>``/``</td>`` exempt).
+        ngram_window: ...inside this many recent generated tokens (``<td>``/``</td>`` and
+            n-grams of table structure only exempt). 50 is the official PDF script's.
         revision: Hub revision (branch, tag or commit) to load.
         local_files_only: Never touch the network; load from the local cache or folder.
         decode: ``"slots"`` (default: continuous batching over a static per-slot KV cache,
@@ -117,7 +119,7 @@ class TransformersEngine(OCREngine):
         vision_batch_size: int | None = None,
         max_new_tokens: int = 8192,
         ngram_size: int = 20,
-        ngram_window: int = 90,
+        ngram_window: int = 50,
         revision: str | None = None,
         local_files_only: bool = False,
         decode: str = "slots",
@@ -179,6 +181,7 @@ class TransformersEngine(OCREngine):
         self._key = (self.model_id, revision, str(self.device), str(self.dtype), attn_implementation)
         self._loaded: _LoadedModel | None = None
         self._stricter: TransformersEngine | None = None
+        self._loops: TokenLoops | None = None
 
     @property
     def name(self) -> str:
@@ -206,7 +209,7 @@ class TransformersEngine(OCREngine):
         }
 
     def stricter(self) -> TransformersEngine:
-        """The same model with a stronger n-gram guard: half the n-gram length, twice the window."""
+        """The same model with a stronger n-gram guard: the same n-gram length in twice the window."""
         if self._stricter is None:
             self._stricter = TransformersEngine(
                 self.model_id,
@@ -216,8 +219,8 @@ class TransformersEngine(OCREngine):
                 max_batch_size=self.batch_size,
                 vision_batch_size=self.vision_batch_size,
                 max_new_tokens=self.max_new_tokens,
-                ngram_size=max(4, self.ngram_size // 2),
-                ngram_window=max(2 * self.ngram_window, 128),
+                ngram_size=self.ngram_size,
+                ngram_window=2 * self.ngram_window,
                 revision=self.revision,
                 local_files_only=self.local_files_only,
             )
@@ -318,8 +321,8 @@ class TransformersEngine(OCREngine):
         attention_mask = inputs["attention_mask"].to(self.device)
         vision_tokens = (inputs["input_ids"] == model.config.image_token_id).sum(1).tolist()
         end_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
-        whitelist = [i for i in tokenizer.convert_tokens_to_ids(list(TABLE_CELL_TOKENS)) if i != tokenizer.unk_token_id]
-        stopper = LoopStopper(input_ids.shape[1], end_ids)
+        loops = self._loop_check(model, tokenizer)
+        stopper = LoopStopper(input_ids.shape[1], end_ids, loops)
         with _mapped_generation_errors(), torch.inference_mode():
             embeds = self._embed(model, inputs, input_ids)
             sequences = model.generate(
@@ -328,9 +331,7 @@ class TransformersEngine(OCREngine):
                 attention_mask=attention_mask,
                 max_new_tokens=self.max_new_tokens,
                 do_sample=False,
-                logits_processor=LogitsProcessorList(
-                    [WindowedNoRepeatNGram(self.ngram_size, self.ngram_window, whitelist)]
-                ),
+                logits_processor=LogitsProcessorList([self._guard(tokenizer, loops, input_ids.shape[1])]),
                 stopping_criteria=StoppingCriteriaList([stopper]),
                 eos_token_id=tokenizer.eos_token_id,
                 pad_token_id=tokenizer.pad_token_id,
@@ -394,7 +395,7 @@ class TransformersEngine(OCREngine):
         self._decoder = None  # free the old cache before the new one is allocated
         self._decoder_wanted = wanted
         slots = fit_slots(model, wanted, room + self.max_new_tokens + 1, self.vision_batch_size)
-        whitelist = [i for i in tokenizer.convert_tokens_to_ids(list(TABLE_CELL_TOKENS)) if i != tokenizer.unk_token_id]
+        loops = self._loop_check(model, tokenizer)
         self._decoder = SlotDecoder(
             model=model,
             slots=slots,
@@ -402,12 +403,27 @@ class TransformersEngine(OCREngine):
             prompt_room=room,
             eos_id=tokenizer.eos_token_id,
             pad_id=tokenizer.pad_token_id,
-            guard=WindowedNoRepeatNGram(self.ngram_size, self.ngram_window, whitelist),
+            guard=self._guard(tokenizer, loops),
             ignore_eos=self.ignore_eos,
-            stop_loops=self.stop_loops,
+            loops=loops if self.stop_loops else None,
             use_cuda_graph=self.cuda_graphs and self._graph_ready,
         )
         return self._decoder
+
+    def _loop_check(self, model: Any, tokenizer: Any) -> TokenLoops:
+        """The loop detector of this vocabulary, built once per engine."""
+        if self._loops is None:
+            vocab = model.config.get_text_config().vocab_size
+            self._loops = TokenLoops.for_tokenizer(tokenizer, vocab, self.device)
+        return self._loops
+
+    def _guard(self, tokenizer: Any, loops: TokenLoops, prompt_length: int = 0) -> WindowedNoRepeatNGram:
+        """The n-gram guard over generated tokens; table structure may repeat."""
+        whitelist = [i for i in tokenizer.convert_tokens_to_ids(list(TABLE_CELL_TOKENS)) if i != tokenizer.unk_token_id]
+        structure = loops.structure.nonzero().flatten().tolist()
+        return WindowedNoRepeatNGram(
+            self.ngram_size, self.ngram_window, whitelist, structure=structure, prompt_length=prompt_length
+        )
 
     def encode(self, images: list[Image.Image], prompt: str, *, pin: bool = False) -> Any:
         """Processor inputs for a batch: ``BOS + prompt`` per page, ``<image>`` expanded, left-padded.

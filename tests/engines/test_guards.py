@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 
 from deepseek_ocr2_loaders.engines._guards import LoopStopper, WindowedNoRepeatNGram, finish_sequence
+from deepseek_ocr2_loaders.engines._loops import LoopRule, TokenLoops
 
 
 def test_ngram_guard_bans_the_token_that_would_repeat_an_ngram():
@@ -24,14 +27,57 @@ def test_ngram_guard_spares_whitelisted_tokens_and_looks_only_inside_the_window(
     assert WindowedNoRepeatNGram(3, 7)(ids, torch.zeros(1, 20))[0, 7] == 0  # "5 6 7" left the window
 
 
+def test_ngram_guard_lets_table_structure_repeat_and_ignores_the_prompt():
+    structure = [5, 6, 7]  # <tr>, <td>, </td> of a blank row
+    row = [5, 6, 7, 6, 7, 5]
+    ids = torch.tensor([row * 3])
+    guard = WindowedNoRepeatNGram(3, 30, whitelist=[6, 7], structure=structure)
+    assert guard(ids, torch.zeros(1, 10))[0, 6] == 0  # "5 6" -> 6... all structure: allowed
+    assert WindowedNoRepeatNGram(3, 30, whitelist=[6, 7])(torch.tensor([[6, 7, 5, 6, 7]]), torch.zeros(1, 10))[
+        0, 5
+    ] == float("-inf")
+    assert (
+        WindowedNoRepeatNGram(3, 30, structure=structure)(torch.tensor([[6, 7, 5, 6, 7]]), torch.zeros(1, 10))[0, 5]
+        == 0
+    )
+    mixed = torch.tensor([[8, 6, 9, 8, 6]])  # content in the n-gram: still banned
+    assert WindowedNoRepeatNGram(3, 30, structure=structure)(mixed, torch.zeros(1, 10))[0, 9] == float("-inf")
+    prompt = torch.tensor([[5, 8, 9, 5, 8]])  # "5 8 9" only in the prompt: not banned
+    assert WindowedNoRepeatNGram(3, 30, prompt_length=3)(prompt, torch.zeros(1, 10))[0, 9] == 0
+    assert WindowedNoRepeatNGram(3, 30)(prompt, torch.zeros(1, 10))[0, 9] == float("-inf")
+    fillers = torch.tensor([[-3, -2, -1, 5]])  # the slot decoder's empty history
+    assert torch.isfinite(WindowedNoRepeatNGram(3, 4)(fillers, torch.zeros(1, 10))).all()
+
+
 def test_ngram_guard_is_per_row():
     ids = torch.tensor([[5, 6, 7, 5, 6], [1, 2, 3, 4, 6]])
     scores = WindowedNoRepeatNGram(3, 10)(ids, torch.zeros(2, 10))
     assert scores[0, 7] == float("-inf") and scores[1, 7] == 0
 
 
-def run_stopper(rows, prompt_length=3, **kwargs):
-    stopper = LoopStopper(prompt_length, end_token_ids=[1, 2], min_span=24, max_period=16, check_every=1, **kwargs)
+SMALL = LoopRule(min_span=24, max_period=16, near_span=48, window=40, min_distinct=0.25, max_box_list=30)
+TD, SLASH_TD, SPACE, DIGITS, DET, SLASH_DET = 90, 91, 92, (80, 81, 82), 93, 94
+
+
+def small_loops() -> TokenLoops:
+    return TokenLoops(
+        100,
+        structure_ids=[TD, SLASH_TD, SPACE],
+        digit_ids=DIGITS,
+        box_tags=(DET, SLASH_DET),
+        device=torch.device("cpu"),
+        rule=SMALL,
+    )
+
+
+def judge(*rows):
+    width = max(len(r) for r in rows)
+    tokens = torch.tensor([[-1 - i for i in range(width - len(r))] + r for r in rows])
+    return small_loops()(tokens, torch.tensor([len(r) for r in rows]))
+
+
+def run_stopper(rows, prompt_length=3):
+    stopper = LoopStopper(prompt_length, end_token_ids=[1, 2], check=small_loops(), check_every=1)
     ids = torch.tensor(rows)
     done = None
     for length in range(prompt_length + 1, ids.shape[1] + 1):
@@ -52,10 +98,50 @@ def test_loop_stopper_flags_a_periodic_tail_and_where_it_began():
 
 
 def test_loop_stopper_ignores_rows_that_ended_and_the_prompt():
-    ended = [3, 3, 3] + list(range(10, 20)) + [1] + [2] * 60  # EOS then padding: repetitive but finished
-    prompt_only_repeats = [4] * 3
-    stopper, done = run_stopper([ended], prompt_length=len(prompt_only_repeats))
+    ended = [4, 4, 4] + list(range(10, 20)) + [1] + [2] * 60  # EOS then padding: repetitive but finished
+    stopper, done = run_stopper([ended])
     assert done.tolist() == [False]
+    prompt_loops = [7, 8] * 40 + list(range(10, 60))  # the prompt repeats, the generated tokens do not
+    stopper, done = run_stopper([prompt_loops], prompt_length=80)
+    assert done.tolist() == [False]
+
+
+def test_table_structure_is_never_a_loop_but_content_inside_tables_is():
+    blank_row = [TD, SLASH_TD] * 120
+    rows = ([60, TD, SLASH_TD, TD, SLASH_TD, 61, SPACE]) * 30  # identical empty rows: <tr><td></td>...</tr>
+    content = [TD, 70, SLASH_TD, TD, 71, SLASH_TD] * 30  # a table that loops on its cells
+    looped, _ = judge(blank_row, list(range(10, 40)) + blank_row)
+    assert looped.tolist() == [False, False]
+    looped, tail = judge(rows, content)
+    assert looped.tolist() == [True, True]  # long runs of identical rows do repeat content (60, 61)
+    looped, _ = judge(rows[: 7 * 5])
+    assert looped.tolist() == [False]
+
+
+def test_numbers_that_count_up_are_a_near_loop_and_the_cut_keeps_what_came_before():
+    prefix = list(range(10, 40))
+    counting = [tok for i in range(40) for tok in (50, SPACE, DIGITS[i % 3], DIGITS[(i // 3) % 3], SPACE)]
+    looped, tail = judge(prefix + counting, prefix + counting[:60])
+    assert looped.tolist() == [True, False]
+    assert int(tail[0]) >= SMALL.near_span  # at least the repeating span is cut, never the prefix
+    assert len(prefix) <= len(prefix + counting) - int(tail[0]) < len(prefix + counting)
+
+
+def test_a_wandering_loop_is_stale():
+    rng = random.Random(0)  # units of 2-3 tokens, picked at random: never periodic, always the same few
+    wander = [tok for _ in range(260) for tok in rng.choice([(40, 41), (40, 42, 41), (43, 41, 42)])]
+    prose = [rng.randrange(10, 90) for _ in range(len(wander) + 20)]  # diverse, aperiodic
+    loops = TokenLoops(100, [SPACE], DIGITS, (DET, SLASH_DET), torch.device("cpu"))  # the default rule
+    tokens = torch.tensor([list(range(10, 30)) + wander, prose])
+    looped, tail = loops(tokens, torch.tensor([tokens.shape[1]] * 2))
+    assert looped.tolist() == [True, False] and int(tail[0]) <= len(wander)
+
+
+def test_an_open_box_list_overruns():
+    box = [20, 21, DET] + [40 + (i * 7) % 53 for i in range(40)]  # an unclosed box list, no 4-gram twice
+    closed = [20, 21, DET, DIGITS[0], SLASH_DET] + list(range(10, 40))
+    looped, tail = judge(list(range(50, 60)) + box, closed)
+    assert looped.tolist() == [True, False] and int(tail[0]) == len(box) - 2
 
 
 @pytest.mark.parametrize(
