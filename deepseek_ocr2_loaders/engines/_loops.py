@@ -3,13 +3,12 @@
 The n-gram guard forbids exact repeats, so a guarded model that loops comes out perturbed:
 counting (``0 0 0 1 0 0 2``), coordinates that advance block after block, a word swapped
 now and then. Meanwhile blank forms legitimately repeat: ``<td></td>`` runs and identical
-empty rows. So loops are judged on the *content* tokens only (table tags and whitespace
-removed), three ways:
+empty rows. So loops are judged on the *content* tokens only: table tags, whitespace and
+box lists (``<|det|>...<|/det|>``, so blocks that repeat while their coordinates advance
+repeat exactly) removed. Numbers stay content: a long numeric table is not a loop.
 
 * exact: the newest content tokens repeat with a period ``p <= max_period`` over
   ``max(min_span, 2p)`` tokens;
-* near: the same once every number reads as one digit token, over ``max(near_span, 2p)``
-  tokens (longer, as numbered lists legitimately repeat this way for a while);
 * stale: among the last ``window`` content tokens, fewer than ``min_distinct`` of the
   4-grams are distinct (a loop that wanders between a few variants);
 * overrun: a ``<|det|>`` box list still open after ``max_box_list`` tokens (a real one
@@ -48,7 +47,6 @@ class LoopRule:
 
     min_span: int = 192
     max_period: int = 256
-    near_span: int = 768
     window: int = 512
     min_distinct: float = 0.25
     max_box_list: int = 512
@@ -60,7 +58,6 @@ class TokenLoops:
     Args:
         vocab_size: Size of the logits (ids at or above it never occur).
         structure_ids: Ids that are table structure or whitespace.
-        digit_ids: Ids that are (a space and) digits only.
         box_tags: The ids of ``<|det|>`` and ``<|/det|>``.
         device: Where the lookup tables live.
         rule: The thresholds.
@@ -70,7 +67,6 @@ class TokenLoops:
         self,
         vocab_size: int,
         structure_ids: Iterable[int],
-        digit_ids: Iterable[int],
         box_tags: tuple[int, int],
         device: torch.device,
         rule: LoopRule | None = None,
@@ -78,19 +74,15 @@ class TokenLoops:
         self.rule = rule or LoopRule()
         self.structure = torch.zeros(vocab_size, dtype=torch.bool, device=device)
         self.structure[sorted(set(structure_ids))] = True
-        self.digit = torch.zeros(vocab_size, dtype=torch.bool, device=device)
-        self.digit[sorted(set(digit_ids))] = True
         self.box_open, self.box_close = box_tags
 
     @classmethod
     def for_tokenizer(cls, tokenizer: object, vocab_size: int, device: torch.device) -> TokenLoops:
-        """The detector for a Hugging Face tokenizer: structure from :data:`STRUCTURE_TEXTS`, digits by vocabulary."""
+        """The detector for a Hugging Face tokenizer: structure from :data:`STRUCTURE_TEXTS`."""
         encode = tokenizer.encode  # type: ignore[attr-defined]
         structure = {i for text in STRUCTURE_TEXTS for i in encode(text, add_special_tokens=False)}
-        vocab: dict[str, int] = tokenizer.get_vocab()  # type: ignore[attr-defined]
-        digits = {i for token, i in vocab.items() if token.lstrip("Ġ▁ ").isdigit() and i < vocab_size}
         box_tags = tokenizer.convert_tokens_to_ids(["<|det|>", "<|/det|>"])  # type: ignore[attr-defined]
-        return cls(vocab_size, {i for i in structure if i < vocab_size}, digits, tuple(box_tags), device)
+        return cls(vocab_size, {i for i in structure if i < vocab_size}, tuple(box_tags), device)
 
     def __call__(self, tokens: torch.Tensor, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Which rows loop, and how many of their last tokens (structure included) to cut.
@@ -103,24 +95,17 @@ class TokenLoops:
         columns = torch.arange(width, device=tokens.device)[None, :].expand_as(tokens)
         real = (columns >= width - counts.clamp(max=width)[:, None]) & (tokens >= 0)
         ids = tokens.clamp(min=0, max=self.structure.shape[0] - 1)
-        content = real & ~self.structure[ids]
-        exact, exact_cols, exact_counts = _compact(tokens, content)
-        is_digit = self.digit[ids]
-        follows_digit = torch.cat([torch.zeros_like(is_digit[:, :1]), is_digit[:, :-1] & content[:, :-1]], dim=1)
-        canonical = torch.where(is_digit, torch.full_like(tokens, -2 * width - 1), tokens)  # one value, never a filler
-        near, near_cols, near_counts = _compact(canonical, content & ~(is_digit & follows_digit))
-        looped, tail = detect_loops(exact, exact_counts, min_span=rule.min_span, max_period=rule.max_period)
-        start = _start_column(exact_cols, tail)
-        near_looped, near_tail = detect_loops(near, near_counts, min_span=rule.near_span, max_period=rule.max_period)
-        start = torch.where(looped, start, _start_column(near_cols, near_tail))
-        looped = looped | near_looped
-        stale, stale_tail = _stale(exact, exact_counts, rule.window, rule.min_distinct)
-        start = torch.where(looped, start, _start_column(exact_cols, stale_tail))
+        opened_at = torch.where(real & (tokens == self.box_open), columns, -1).cummax(1).values
+        closed_at = torch.where(real & (tokens == self.box_close), columns, -1).cummax(1).values
+        in_box = opened_at > closed_at  # from a <|det|> up to its <|/det|>
+        content, cols, kept = _compact(tokens, real & ~self.structure[ids] & ~in_box)
+        looped, tail = detect_loops(content, kept, min_span=rule.min_span, max_period=rule.max_period)
+        start = _start_column(cols, tail)
+        stale, stale_tail = _stale(content, kept, rule.window, rule.min_distinct)
+        start = torch.where(looped, start, _start_column(cols, stale_tail))
         looped = looped | stale
-        opened = torch.where(real & (tokens == self.box_open), columns, -1).max(1).values
-        closed = torch.where(real & (tokens == self.box_close), columns, -1).max(1).values
-        overrun = (opened > closed) & (width - 1 - opened >= rule.max_box_list)
-        start = torch.where(looped, start, opened)
+        overrun = in_box[:, -1] & (width - 1 - opened_at[:, -1] >= rule.max_box_list)
+        start = torch.where(looped, start, opened_at[:, -1])
         looped = looped | overrun
         return looped, torch.where(looped, width - start, torch.zeros_like(start))
 

@@ -4,12 +4,11 @@ Engines differ in what loop defence they have (a remote server may have none, an
 n-gram ban turns exact loops into perturbed ones), so the pipeline also judges every
 output that hit the token limit by its text: a page whose tail loops gets the same retry
 and text-layer fallback as one the engine stopped. The text is read as units (words,
-numbers, punctuation, grounding tags); table tags and pipes are structure, not content, so
-blank forms never look like loops. A tail loops when:
+numbers, punctuation, grounding tags); table tags, pipes and box lists are not content, so
+blank forms never look like loops and blocks repeating while their coordinates advance
+repeat exactly. Numbers stay content: a long numeric table is not a loop. A tail loops when:
 
 * exact: its last units repeat with a period ``p <= max_period`` over ``max(min_span, 2p)``;
-* near: the same once every number reads ``0`` (counting, advancing coordinates), over
-  ``max(near_span, 2p)``;
 * stale: fewer than ``min_distinct`` of the 4-grams of its last ``window`` units are distinct;
 * overrun: a ``<|det|>`` box list is still open after ``max_box_list`` characters.
 """
@@ -24,7 +23,6 @@ __all__ = ["TextLoopRule", "find_loop"]
 
 _UNIT_RE = re.compile(r"</?(?:table|thead|tbody|tr|td|th)\b[^<>]*>|<\|/?(?:ref|det)\|>|\d+|[^\W\d]+|[^\w\s]")
 _STRUCTURE_RE = re.compile(r"</?(?:table|thead|tbody|tr|td|th)\b[^<>]*>|\|")
-_DIGITS_RE = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
@@ -33,7 +31,6 @@ class TextLoopRule:
 
     min_span: int = 192
     max_period: int = 256
-    near_span: int = 384
     window: int = 384
     min_distinct: float = 0.25
     max_box_list: int = 2000
@@ -49,19 +46,28 @@ def find_loop(text: str, rule: TextLoopRule | None = None) -> int | None:
         True
     """
     rule = rule or TextLoopRule()
-    units = [(m.group(0), m.start()) for m in _UNIT_RE.finditer(text) if not _STRUCTURE_RE.fullmatch(m.group(0))]
+    units = _content_units(text)
     words = [unit for unit, _ in units]
-    for values, span in ((words, rule.min_span), ([_DIGITS_RE.sub("0", w) for w in words], rule.near_span)):
-        tail = _periodic_tail(values, span, rule.max_period)
-        if tail:
-            return units[len(units) - tail][1]
-    tail = _stale_tail(words, rule.window, rule.min_distinct)
+    tail = _periodic_tail(words, rule.min_span, rule.max_period) or _stale_tail(words, rule.window, rule.min_distinct)
     if tail:
         return units[len(units) - tail][1]
     opened = text.rfind("<|det|>")
     if opened > text.rfind("<|/det|>") and len(text) - opened > rule.max_box_list:
         return opened
     return None
+
+
+def _content_units(text: str) -> list[tuple[str, int]]:
+    """The content units of ``text`` with their offsets: no table tags, pipes or box lists."""
+    units: list[tuple[str, int]] = []
+    in_box = False
+    for match in _UNIT_RE.finditer(text):
+        unit = match.group(0)
+        if unit in ("<|det|>", "<|/det|>"):
+            in_box = unit == "<|det|>"
+        elif not in_box and not _STRUCTURE_RE.fullmatch(unit):
+            units.append((unit, match.start()))
+    return units
 
 
 def _periodic_tail(values: Sequence[str], min_span: int, max_period: int) -> int:

@@ -58,8 +58,19 @@ def test_looping_tails_are_found_and_the_text_before_them_kept(text: str) -> Non
             f"Item {i}: {random.Random(i).choice(['paid', 'open', 'late'])} on {i % 28 + 1} May." for i in range(60)
         ),
         advancing(12),
+        "<table>" + "".join(f"<tr><td>{i}</td><td>{i * i % 97} units</td></tr>" for i in range(400)) + "</table>",
+        "".join(f"{i}. A B C D\n" for i in range(1, 300)),
     ],
-    ids=["prose", "blank-120-cells", "40-empty-rows", "empty-pipe-rows", "varied-list", "a-few-similar-blocks"],
+    ids=[
+        "prose",
+        "blank-120-cells",
+        "40-empty-rows",
+        "empty-pipe-rows",
+        "varied-list",
+        "a-few-similar-blocks",
+        "long-numeric-table",
+        "answer-sheet",
+    ],
 )
 def test_blank_forms_and_ordinary_text_do_not_loop(text: str) -> None:
     assert find_loop(text) is None
