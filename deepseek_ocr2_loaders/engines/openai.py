@@ -21,6 +21,7 @@ import httpx
 
 from ..errors import ConfigError, EngineError
 from ._http import (
+    SERVERS,
     backoff_delay,
     build_body,
     encode_image,
@@ -61,6 +62,11 @@ class OpenAIEngine(OCREngine):
         max_tokens: Token budget per page.
         extra_body: Extra request fields, merged over the defaults (e.g. ``{"vllm_xargs": {...}}``
             to tune vLLM's n-gram guard).
+        server: ``"vllm"`` (default; also ``deepseek-ocr2 serve``): the n-gram guard as
+            ``vllm_xargs`` and ``repetition_detection``, so a loop ends ``finish_reason="repetition"``;
+            ``"sglang"``: the guard as SGLang's ``custom_logit_processor`` (start the server with
+            ``--enable-custom-logit-processor``). Whatever the server, the pipeline also reads every
+            output cut at ``max_tokens`` for loops.
 
     Raises:
         ConfigError: An option is out of bounds or a URL is not ``http(s)://``.
@@ -84,6 +90,7 @@ class OpenAIEngine(OCREngine):
         backoff: float = 0.5,
         max_tokens: int = 8192,
         extra_body: Mapping[str, Any] | None = None,
+        server: str = "vllm",
     ) -> None:
         urls = server_urls(base_url)
         for label, value, low in (
@@ -93,6 +100,8 @@ class OpenAIEngine(OCREngine):
         ):
             if value < low:
                 raise ConfigError(f"{label} must be >= {low}, got {value}")
+        if server not in SERVERS:
+            raise ConfigError(f"server must be one of {SERVERS}, got {server!r}")
         if timeout <= 0 or backoff < 0:
             raise ConfigError(f"timeout must be > 0 and backoff >= 0, got {timeout} and {backoff}")
         self.base_urls = urls
@@ -103,6 +112,7 @@ class OpenAIEngine(OCREngine):
         self.backoff = backoff
         self.max_tokens = max_tokens
         self.extra_body = dict(extra_body or {})
+        self.server = server
         self.batch_size = max_concurrency * len(urls)
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._lock = threading.Lock()
@@ -139,7 +149,12 @@ class OpenAIEngine(OCREngine):
 
     def _body(self, image: Image.Image, instruction: str) -> dict[str, Any]:
         return build_body(
-            encode_image(image), instruction, model=self.model, max_tokens=self.max_tokens, extra_body=self.extra_body
+            encode_image(image),
+            instruction,
+            model=self.model,
+            max_tokens=self.max_tokens,
+            extra_body=self.extra_body,
+            server=self.server,
         )
 
     def _should_retry(self, error: EngineError, attempt: int) -> bool:
