@@ -83,7 +83,7 @@ class TransformersOptions:
     vision_batch_size: int | None = _option(None, "pages through the vision towers together (GPU 16, CPU 2)")
     max_new_tokens: int = _option(MAX_NEW_TOKENS, "token budget per page", output=True, flag="--max-new-tokens")
     ngram_size: int = _option(DEFAULT_NGRAM_SIZE, "length of the n-grams that may not repeat...", output=True)
-    ngram_window: int = _option(DEFAULT_NGRAM_WINDOW, "...inside this many recent tokens", output=True)
+    ngram_window: int = _option(DEFAULT_NGRAM_WINDOW, "...inside this many recent generated tokens", output=True)
     revision: str | None = _option(None, "hub revision (branch, tag or commit)", output=True)
     local_files_only: bool = _option(False, "never touch the network")
     decode: str = _option("slots", "slots (continuous batching) or generate (model.generate)")
@@ -135,8 +135,8 @@ class TransformersOptions:
         return {"engine": "TransformersEngine", **chosen, "image_backend": "pil"}
 
     def stricter(self) -> TransformersOptions:
-        """The same options with a stronger n-gram guard: half the n-gram length, twice the window."""
-        return replace(self, ngram_size=max(4, self.ngram_size // 2), ngram_window=max(2 * self.ngram_window, 128))
+        """The same options with a stronger n-gram guard: the same n-gram length in twice the window."""
+        return replace(self, ngram_window=2 * self.ngram_window)
 
 
 def _default_render_workers() -> int:

@@ -34,8 +34,9 @@ class MarkdownChunker:
     large for any chunk is split: prose at sentences, then words, then characters; tables
     between rows with the header repeated; code between lines, re-fenced. A display-math
     block or a single table row that alone exceeds ``chunk_size`` stays whole, the only
-    chunks allowed above the limit. Page furniture (``header``, ``footer``, ``page_number``)
-    is dropped; failed pages add nothing but do not reset the heading path.
+    chunks allowed above the limit. Blocks labelled ``header``, ``footer`` or ``page_number``
+    are dropped (the model seldom writes these labels); failed pages add nothing but do not
+    reset the heading path.
 
     Examples:
         >>> chunker = MarkdownChunker(ChunkOptions(chunk_size=256))

@@ -73,10 +73,15 @@ class Packer:
     def _place(self, segment: Segment, units: Units) -> Iterator[Chunk]:
         total = units.count
         whole = units.render(0, total)
-        if self.items and not self._fits(whole) and self.count(whole) <= self.options.chunk_size:
+        alone = self.count(whole) <= self.options.chunk_size
+        if self.items and not self._fits(whole) and alone:
             # A segment that fits a chunk of its own is never split; an oversized one must be,
             # so its first pieces fill this chunk (a caption stays with its table's first rows).
             yield from self._flush()
+        if alone and not self.items:  # nor split to make room for the overlap: the overlap gives way
+            self._open()
+            while self.overlap is not None and not self._fits(whole):
+                self._shrink_overlap()
         start = 0
         while start < total:
             self._open()

@@ -2,8 +2,10 @@
 
 Grounded pages are read block by block, in the model's reading order: a block's text can
 hold several paragraphs, a caption and a table, so it is split like any Markdown, and each
-part keeps its block's label and box. Page furniture (running headers, footers, page
-numbers) is dropped: it repeats on every page and would split sections in two. ``image``
+part keeps its block's label and box. Blocks labelled as page furniture (``header``,
+``footer``, ``page_number``) are dropped: they repeat on every page and would split sections
+in two. DeepSeek-OCR-2 seldom writes these labels (none in ~36k real blocks); running heads
+it reads as ``text`` are kept, as nothing here guesses furniture from the text. ``image``
 blocks carry no text of their own; their ``![Figure n](name)`` link is taken from the page
 Markdown, where the parser wrote it.
 """

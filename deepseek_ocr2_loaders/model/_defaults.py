@@ -30,5 +30,5 @@ MAX_NEW_TOKENS = 8192
 DEFAULT_NGRAM_SIZE = 20
 """Length of the n-grams the official scripts ban from repeating..."""
 
-DEFAULT_NGRAM_WINDOW = 90
-"""...inside this many recent tokens (the official image script's window)."""
+DEFAULT_NGRAM_WINDOW = 50
+"""...inside this many recent generated tokens (the official PDF script's window, used for every page)."""

@@ -6,11 +6,7 @@ model output alone.
 
 from __future__ import annotations
 
-from ._grounding import (
-    GRID_MAX,
-    ParsedPage,
-    grid_to_bbox,
-    parse_grounding,
-)
+from ._boxes import GRID_MAX, grid_to_bbox
+from ._grounding import ParsedPage, parse_grounding
 
 __all__ = ["GRID_MAX", "ParsedPage", "grid_to_bbox", "parse_grounding"]

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Union
 
 from ..engines._base import EngineOutput, OCREngine
 from ..errors import DeepSeekOCR2Error, EngineError, InputError
 from ..options import RetryPolicy
+from ..parsing._loops import find_loop
 from ..sources import SourcePage
 from ..types import PageResult
 from ._results import DocumentInfo, PageOutcome, build_page_result
@@ -85,6 +86,7 @@ def process_batch(
             for item in todo:  # a failed retry keeps the looped first answer
                 outcomes.setdefault(id(item), answer)
             break
+        answer = [_with_text_loops(output) for output in answer]
         for item, output in zip(todo, answer, strict=True):
             outcomes[id(item)] = PageOutcome(output, attempt)
         looping = [item for item, output in zip(todo, answer, strict=True) if output.finish_reason == "repetition"]
@@ -109,6 +111,12 @@ def process_batch(
         )
         for item in batch
     ]
+
+
+def _with_text_loops(output: EngineOutput) -> EngineOutput:
+    """An output that ran out of tokens in a loop is a looping page, whichever engine wrote it."""
+    cut = find_loop(output.text) if output.finish_reason == "length" else None
+    return output if cut is None else replace(output, text=output.text[:cut].rstrip(), finish_reason="repetition")
 
 
 def _outcome_to_json(outcome: PageOutcome) -> dict[str, Any]:

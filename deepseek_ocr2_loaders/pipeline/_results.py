@@ -88,6 +88,8 @@ def build_page_result(
         elif finish is FinishReason.LENGTH:
             errors = (ErrorRecord("ocr", "hit max_new_tokens", finish.value, index),)
             status = OCRStatus.TRUNCATED
+        if blocks:  # what the parser repaired or dropped (a garbled box), kept as data on the page
+            errors += tuple(ErrorRecord("parse", problem, "grounding", index) for problem in parsed.problems)
     if page is not None and page.recovered:  # a fallback decoder read the page: keep it, say so
         errors = (ErrorRecord("render", page.recovered, "recovered", index), *errors)
     stats = None

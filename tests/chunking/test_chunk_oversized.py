@@ -255,3 +255,15 @@ def test_huge_segments_are_chunked_in_linear_time():
 
     small = min(seconds(1) for _ in range(2))
     assert seconds(4) < 8 * small
+
+
+def test_a_table_that_fits_a_chunk_is_not_split_to_make_room_for_overlap():
+    prose = " ".join(SENTENCES[:6])  # more than one chunk of prose, so the table follows a closed chunk
+    table = html_table(["Row", "Value"], [[f"r{i}", f"{i * 7}"] for i in range(6)])
+    table_tokens = count_tokens(table)
+    assert 96 < table_tokens <= 128
+    for size, overlap in ((128, 32), (128, 60), (200, 90)):
+        chunks = chunk(f"{prose}\n\n{table}\n\nA closing sentence.", chunk_size=size, chunk_overlap=overlap)
+        assert_within(chunks, size)
+        holding = [c for c in chunks if "<table>" in c.text or "</table>" in c.text]
+        assert len(holding) == 1 and table in holding[0].text, (size, overlap)

@@ -55,10 +55,7 @@ def test_stricter_keeps_every_option_but_the_guard():
         "x", device="cpu", decode="generate", ignore_eos=True, stop_loops=False, cuda_graphs=False, max_new_tokens=77
     )
     stricter = engine.stricter()
-    assert stricter.options == dataclasses.replace(
-        engine.options, ngram_size=max(4, engine.options.ngram_size // 2), ngram_window=max(2 * 90, 128)
-    )
-    assert stricter.options.ngram_size < engine.options.ngram_size
+    assert stricter.options == dataclasses.replace(engine.options, ngram_window=2 * engine.options.ngram_window)
     assert stricter._key == engine._key  # the same loaded model, no second copy
     engine.close()
 
@@ -110,9 +107,15 @@ def test_openai_stricter_asks_the_server_for_a_stronger_guard():
     stricter = engine.stricter()
     assert stricter is not engine and stricter is engine.stricter()
     loose, strict = engine.fingerprint["vllm_xargs"], stricter.fingerprint["vllm_xargs"]
-    assert strict["ngram_size"] < loose["ngram_size"] and strict["window_size"] > loose["window_size"]
+    assert strict["ngram_size"] == loose["ngram_size"] and strict["window_size"] == 2 * loose["window_size"]
     assert stricter.max_tokens == 123 and stricter.model == "m1"
     engine.close()
+    sglang = OpenAIEngine("http://127.0.0.1:9/v1", "m1", server="sglang")
+    assert (
+        sglang.stricter().fingerprint["custom_params"]["window_size"]
+        == 2 * sglang.fingerprint["custom_params"]["window_size"]
+    )
+    assert sglang.fingerprint != OpenAIEngine("http://127.0.0.1:9/v1", "m1").fingerprint
 
 
 def test_convert_accepts_every_engine_option_the_loaders_accept(tiny_checkpoint, tmp_path):

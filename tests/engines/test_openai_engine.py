@@ -263,3 +263,61 @@ def test_bad_options_are_config_errors(options):
 def test_name_and_batch_size():
     engine = OpenAIEngine(["http://a/v1", "http://b/v1"], "my-ocr", max_concurrency=3)
     assert engine.name == "my-ocr" and engine.batch_size == 6 and engine.generate([], MARKDOWN) == []
+
+
+# -- loop defence on remote servers ------------------------------------------------------------
+
+
+def test_vllm_gets_the_ngram_guard_and_repetition_detection():
+    with stub([(200, completion("# A", "repetition"))]) as server:
+        (output,) = OpenAIEngine(server.url, **FAST).generate([PAGE], MARKDOWN)
+    (body,) = server.bodies
+    assert body["vllm_xargs"] == {"ngram_size": 20, "window_size": 50, "whitelist_token_ids": [128821, 128822]}
+    assert body["repetition_detection"] == {"min_pattern_size": 64, "max_pattern_size": 256, "min_count": 6}
+    assert "custom_logit_processor" not in body and output.finish_reason == "repetition"
+
+
+def test_sglang_gets_its_custom_logit_processor_and_nothing_of_vllm():
+    import io
+    import json
+    import pickle
+
+    with stub([(200, completion())]) as server:
+        asyncio.run(OpenAIEngine(server.url, server="sglang", **FAST).agenerate([PAGE], MARKDOWN))
+    (body,) = server.bodies
+    assert "vllm_xargs" not in body and "repetition_detection" not in body
+    assert body["custom_params"] == {"ngram_size": 20, "window_size": 50, "whitelist_token_ids": [128821, 128822]}
+
+    class Names(pickle.Unpickler):  # read which class the payload names, without importing anything
+        def find_class(self, module, name):
+            return module, name
+
+    payload = bytes.fromhex(json.loads(body["custom_logit_processor"])["callable"])
+    named = Names(io.BytesIO(payload)).load()
+    assert named == ("sglang.srt.sampling.custom_logit_processor", "DeepseekOCRNoRepeatNGramLogitProcessor")
+    with pytest.raises(ConfigError, match="server must be one of"):
+        OpenAIEngine(server.url, server="tgi")
+
+
+def test_a_remote_page_cut_off_in_a_loop_is_retried_then_falls_back_to_the_text_layer(real_pdfs):
+    import pymupdf
+
+    from deepseek_ocr2_loaders import OCRStatus, convert
+
+    looping = "# Notes\n\n" + "".join("[\\underline" + "[\\line" * (i % 3) for i in range(900))
+    with stub([(200, completion(looping, "length", 8192))]) as server:
+        (page,) = convert(real_pdfs / "load_v_error.pdf", engine=OpenAIEngine(server.url, **FAST), pages="1")
+    assert server.requests == 2  # the loop was seen in the text and the page retried once
+    assert page.status is OCRStatus.FALLBACK_TEXT and page.finish_reason.value == "repetition"
+    with pymupdf.open(real_pdfs / "load_v_error.pdf") as doc:
+        assert page.markdown == doc[0].get_text().strip()
+    assert page.raw.startswith("# Notes") and len(page.raw) < len(looping) / 10  # the looping tail is cut
+
+
+def test_a_remote_page_that_is_only_long_is_not_a_loop(real_pdfs):
+    from deepseek_ocr2_loaders import OCRStatus, convert
+
+    long_table = "<table>" + "".join(f"<tr><td>{i}</td><td>{i * i % 97} units</td></tr>" for i in range(400))
+    with stub([(200, completion(long_table, "length", 8192))]) as server:
+        (page,) = convert(real_pdfs / "load_v_error.pdf", engine=OpenAIEngine(server.url, **FAST), pages="1")
+    assert server.requests == 1 and page.status is OCRStatus.TRUNCATED and page.finish_reason.value == "length"

@@ -28,11 +28,12 @@ def _to_json(page: ParsedPage) -> dict[str, Any]:
         "blocks": [block.to_dict() for block in page.blocks],
         "figure_blocks": list(page.figure_blocks),
         "has_grounding": page.has_grounding,
+        "problems": list(page.problems),
     }
 
 
 def test_sources_present() -> None:
-    assert len(SOURCES) >= 8
+    assert len(SOURCES) >= 12
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=[path.stem for path in SOURCES])

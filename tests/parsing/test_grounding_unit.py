@@ -29,7 +29,7 @@ def test_grid_corners_map_to_page_corners() -> None:
 
 
 def test_grid_midpoint_is_half_the_page() -> None:
-    assert grid_to_bbox([499.5, 499.5, 499.5, 499.5], W, H) == (W / 2, H / 2, W / 2, H / 2)
+    assert grid_to_bbox([0, 0, 499.5, 499.5], W, H) == (0.0, 0.0, W / 2, H / 2)
 
 
 def test_grid_scales_each_axis_by_its_own_size() -> None:
@@ -37,13 +37,42 @@ def test_grid_scales_each_axis_by_its_own_size() -> None:
     assert (x0, y0, x1, y1) == pytest.approx((111, 444, 333, 888))
 
 
-def test_grid_values_are_clamped() -> None:
-    assert grid_to_bbox([-50, -1, 1500, 1000], W, H) == (0.0, 0.0, W, H)
+def test_small_overshoots_are_clamped() -> None:
+    assert grid_to_bbox([-4, -10, 1006, 1009], W, H) == (0.0, 0.0, W, H)
 
 
-def test_grid_swapped_corners_are_sorted() -> None:
-    assert grid_to_bbox([999, 999, 0, 0], W, H) == (0.0, 0.0, W, H)
-    assert grid_to_bbox([600, 100, 300, 50], 999, 999) == pytest.approx((300, 50, 600, 100))
+@pytest.mark.parametrize(
+    ("box", "why"),
+    [
+        ([1500, 308, 920, 329], "off the 0-999 grid"),  # 1500 for 150
+        ([147, -463, 919, 504], "off the 0-999 grid"),
+        ([1100, 0, 999, 100], "off the 0-999 grid"),
+        ([100, 200, 1010, 300], "off the 0-999 grid"),
+        ([999, 999, 0, 0], "inverted or empty"),
+        ([600, 100, 300, 50], "inverted or empty"),
+        ([1005, 0, 1008, 100], "inverted or empty"),  # both clamp to 999: no width
+        ([10, 40, 20, 40], "inverted or empty"),
+    ],
+)
+def test_garbled_boxes_are_unknown(box: list[float], why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        grid_to_bbox(box, W, H)
+
+
+def test_a_garbled_box_keeps_its_text_drops_the_box_and_says_why() -> None:
+    page = parse(
+        block("text", "[[120, 30, 880, 60], [1700, 70, 880, 90]]", "Kept.")
+        + block("title", "[[5, 1300, 90, 1400]]", "# T")
+    )
+    assert [(b.text, b.boxes) for b in page.blocks] == [
+        ("Kept.", (grid_to_bbox([120, 30, 880, 60], W, H),)),
+        ("# T", ()),
+    ]
+    assert page.blocks[1].bbox is None
+    assert page.problems == (
+        "block 0 (text): box [1700, 70, 880, 90] dropped: a value is off the 0-999 grid",
+        "block 1 (title): box [5, 1300, 90, 1400] dropped: a value is off the 0-999 grid",
+    )
 
 
 def test_grid_needs_four_values() -> None:

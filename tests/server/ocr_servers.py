@@ -105,7 +105,7 @@ def chat_body(image: Image.Image, text: str = "Free OCR.", **extra: Any) -> dict
 
 
 class StubServer(ThreadingHTTPServer):
-    """Answers POSTs with ``answers`` in turn (the last one repeats); counts the requests."""
+    """Answers POSTs with ``answers`` in turn (the last one repeats); counts the requests, keeps their JSON bodies."""
 
     daemon_threads = True
 
@@ -114,6 +114,7 @@ class StubServer(ThreadingHTTPServer):
         self.answers = answers
         self.delay = delay
         self.requests = 0
+        self.bodies: list[Any] = []
         self.lock = threading.Lock()
 
     @property
@@ -134,7 +135,9 @@ class _StubHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
+        sent = self.rfile.read(int(self.headers["Content-Length"]))
+        with self.server.lock:
+            self.server.bodies.append(json.loads(sent) if sent else None)
         status, body = self.server.next_answer()
         time.sleep(self.server.delay)
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()

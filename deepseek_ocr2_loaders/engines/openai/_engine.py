@@ -23,6 +23,7 @@ from ...errors import ConfigError, EngineError
 from ...model import MAX_NEW_TOKENS
 from .._base import EngineOutput, OCREngine
 from ._http import (
+    SERVERS,
     backoff_delay,
     build_body,
     encode_image,
@@ -62,6 +63,11 @@ class OpenAIEngine(OCREngine):
         max_tokens: Token budget per page.
         extra_body: Extra request fields, merged over the defaults (e.g. ``{"vllm_xargs": {...}}``
             to tune vLLM's n-gram guard).
+        server: ``"vllm"`` (default; also ``deepseek-ocr2 serve``): the n-gram guard as
+            ``vllm_xargs`` and ``repetition_detection``, so a loop ends ``finish_reason="repetition"``;
+            ``"sglang"``: the guard as SGLang's ``custom_logit_processor`` (start the server with
+            ``--enable-custom-logit-processor``). Whatever the server, the pipeline also reads every
+            output cut at ``max_tokens`` for loops.
 
     Raises:
         ConfigError: An option is out of bounds or a URL is not ``http(s)://``.
@@ -85,6 +91,7 @@ class OpenAIEngine(OCREngine):
         backoff: float = 0.5,
         max_tokens: int = MAX_NEW_TOKENS,
         extra_body: Mapping[str, Any] | None = None,
+        server: str = "vllm",
     ) -> None:
         urls = server_urls(base_url)
         for label, value, low in (
@@ -94,6 +101,8 @@ class OpenAIEngine(OCREngine):
         ):
             if value < low:
                 raise ConfigError(f"{label} must be >= {low}, got {value}")
+        if server not in SERVERS:
+            raise ConfigError(f"server must be one of {SERVERS}, got {server!r}")
         if timeout <= 0 or backoff < 0:
             raise ConfigError(f"timeout must be > 0 and backoff >= 0, got {timeout} and {backoff}")
         self.base_urls = urls
@@ -104,6 +113,7 @@ class OpenAIEngine(OCREngine):
         self.backoff = backoff
         self.max_tokens = max_tokens
         self.extra_body = dict(extra_body or {})
+        self.server = server
         self.batch_size = max_concurrency * len(urls)
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._lock = threading.Lock()
@@ -121,32 +131,38 @@ class OpenAIEngine(OCREngine):
     @property
     def fingerprint(self) -> dict[str, object]:
         """Served model, token budget and every request field (the server's loop guard included)."""
-        probe = build_body("", "", model=self.model, max_tokens=self.max_tokens, extra_body=self.extra_body)
-        del probe["messages"]
-        return {"engine": "OpenAIEngine", **probe}
+        return {"engine": "OpenAIEngine", **self._request_fields()}
 
     def stricter(self) -> OpenAIEngine:
-        """A client asking the server for a stronger n-gram guard: half the n-gram, twice the window.
+        """A client asking the server for a stronger n-gram guard: the same n-gram in twice the window.
 
         Built once and closed with this engine.
         """
-        if self._stricter is not None:
-            return self._stricter
-        xargs = dict(build_body("", "", model=self.model, max_tokens=1, extra_body=self.extra_body)["vllm_xargs"])
-        xargs["ngram_size"] = max(4, int(xargs.get("ngram_size", 30)) // 2)
-        xargs["window_size"] = max(2 * int(xargs.get("window_size", 90)), 128)
-        self._stricter = OpenAIEngine(
-            list(self.base_urls),
-            self.model,
-            api_key=self._headers.get("Authorization", "").removeprefix("Bearer ") or None,
-            max_concurrency=self.max_concurrency,
-            timeout=self.timeout,
-            retries=self.retries,
-            backoff=self.backoff,
-            max_tokens=self.max_tokens,
-            extra_body={**self.extra_body, "vllm_xargs": xargs},
-        )
+        if self._stricter is None:
+            key = "custom_params" if self.server == "sglang" else "vllm_xargs"
+            guard = dict(self._request_fields()[key])
+            guard["window_size"] = 2 * int(guard["window_size"])
+            self._stricter = OpenAIEngine(
+                list(self.base_urls),
+                self.model,
+                api_key=self._headers.get("Authorization", "").removeprefix("Bearer ") or None,
+                max_concurrency=self.max_concurrency,
+                timeout=self.timeout,
+                retries=self.retries,
+                backoff=self.backoff,
+                max_tokens=self.max_tokens,
+                extra_body={**self.extra_body, key: guard},
+                server=self.server,
+            )
         return self._stricter
+
+    def _request_fields(self) -> dict[str, Any]:
+        """Every field of a page request but the page itself."""
+        body = build_body(
+            "", "", model=self.model, max_tokens=self.max_tokens, extra_body=self.extra_body, server=self.server
+        )
+        del body["messages"]
+        return body
 
     def __repr__(self) -> str:
         return f"OpenAIEngine({list(self.base_urls)!r}, model={self.model!r})"
@@ -171,7 +187,12 @@ class OpenAIEngine(OCREngine):
 
     def _body(self, image: Image.Image, instruction: str) -> dict[str, Any]:
         return build_body(
-            encode_image(image), instruction, model=self.model, max_tokens=self.max_tokens, extra_body=self.extra_body
+            encode_image(image),
+            instruction,
+            model=self.model,
+            max_tokens=self.max_tokens,
+            extra_body=self.extra_body,
+            server=self.server,
         )
 
     def _should_retry(self, error: EngineError, attempt: int) -> bool:

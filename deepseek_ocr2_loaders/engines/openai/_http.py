@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,10 +27,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "END_OF_SENTENCE",
+    "SERVERS",
+    "SGLANG_NGRAM_PROCESSOR",
     "VLLM_NGRAM_XARGS",
+    "VLLM_REPETITION_DETECTION",
     "backoff_delay",
     "build_body",
     "encode_image",
+    "guard_fields",
     "instruction_of",
     "is_retryable",
     "parse_completion",
@@ -39,10 +44,42 @@ __all__ = [
 
 END_OF_SENTENCE = "<｜end▁of▁sentence｜>"
 
-#: Per-request arguments of vLLM's ``NGramPerReqLogitsProcessor`` (the vLLM recipe's
-#: values; 128821/128822 are ``<td>``/``</td>``, which legitimately repeat in tables).
-#: Servers without that processor ignore the field.
-VLLM_NGRAM_XARGS: dict[str, Any] = {"ngram_size": 30, "window_size": 90, "whitelist_token_ids": [128821, 128822]}
+#: Per-request arguments of vLLM's ``NGramPerReqLogitsProcessor`` (``vllm_xargs``): the official
+#: PDF script's guard, as ``TransformersEngine`` uses it (no 20-gram twice in 50 generated tokens;
+#: 128821/128822 are ``<td>``/``</td>``, which legitimately repeat in tables).
+VLLM_NGRAM_XARGS: dict[str, Any] = {"ngram_size": 20, "window_size": 50, "whitelist_token_ids": [128821, 128822]}
+
+#: vLLM's ``repetition_detection`` (v0.17+; ``RepetitionDetectionParams`` in vllm/sampling_params.py:
+#: the tail repeating a pattern of ``min_pattern_size..max_pattern_size`` tokens ``min_count`` times
+#: ends the request with ``finish_reason="repetition"``). It matches exact token patterns and knows no
+#: table structure, so it is kept to what the n-gram guard lets through: periods under ~64 cannot
+#: repeat exactly past a 20-in-50 ban except as ``<td></td>`` runs, and six repeats of 64+ tokens
+#: (384+) leave blank rows of up to 190 empty cells alone.
+VLLM_REPETITION_DETECTION: dict[str, int] = {"min_pattern_size": 64, "max_pattern_size": 256, "min_count": 6}
+
+#: SGLang's ``custom_logit_processor`` is ``CustomLogitProcessor.to_str()``: JSON ``{"callable": hex}``
+#: of a dill pickle of the class (python/sglang/srt/sampling/custom_logit_processor.py). A class
+#: pickled by reference is the standard two-line GLOBAL opcode, written here without importing
+#: sglang; the server only accepts registered classes, and this one ships with it (the server needs
+#: ``--enable-custom-logit-processor``). It reads ``ngram_size``, ``window_size`` and
+#: ``whitelist_token_ids`` from ``custom_params``.
+SGLANG_NGRAM_PROCESSOR = json.dumps(
+    {"callable": b"csglang.srt.sampling.custom_logit_processor\nDeepseekOCRNoRepeatNGramLogitProcessor\n.".hex()}
+)
+
+SERVERS = ("vllm", "sglang")
+
+
+def guard_fields(server: str) -> dict[str, Any]:
+    """The request fields that carry the n-gram guard and loop stop for this kind of server.
+
+    vLLM ignores fields it does not know, but SGLang refuses a custom logit processor it was not
+    started for, so each server gets only its own fields.
+    """
+    if server == "sglang":
+        return {"custom_logit_processor": SGLANG_NGRAM_PROCESSOR, "custom_params": dict(VLLM_NGRAM_XARGS)}
+    return {"vllm_xargs": VLLM_NGRAM_XARGS, "repetition_detection": VLLM_REPETITION_DETECTION}
+
 
 MAX_DELAY = 30.0
 _RETRY_STATUSES = frozenset({408, 429})
@@ -90,7 +127,13 @@ def encode_image(image: Image.Image) -> str:
 
 
 def build_body(
-    image_url: str, instruction: str, *, model: str, max_tokens: int, extra_body: Mapping[str, Any]
+    image_url: str,
+    instruction: str,
+    *,
+    model: str,
+    max_tokens: int,
+    extra_body: Mapping[str, Any],
+    server: str = "vllm",
 ) -> dict[str, Any]:
     """The chat-completions request for one page; ``extra_body`` keys override the defaults."""
     content = [{"type": "image_url", "image_url": {"url": image_url}}, {"type": "text", "text": instruction}]
@@ -100,7 +143,7 @@ def build_body(
         "max_tokens": max_tokens,
         "temperature": 0,
         "skip_special_tokens": False,  # keep <|ref|>/<|det|> grounding tags in the text
-        "vllm_xargs": VLLM_NGRAM_XARGS,
+        **guard_fields(server),
     }
     body.update(extra_body)
     return body

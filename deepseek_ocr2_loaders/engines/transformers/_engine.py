@@ -22,6 +22,7 @@ from .._base import EngineOutput, OCREngine
 from . import _registry
 from ._generate import generate_padded, guard_whitelist
 from ._guards import WindowedNoRepeatNGram
+from ._loops import TokenLoops
 from ._vision import embed_pages, encode, image_features
 
 if TYPE_CHECKING:
@@ -88,7 +89,8 @@ class TransformersEngine(OCREngine):
             0.4 GiB of GPU memory each. Default 16 on a GPU, 2 on a CPU.
         max_new_tokens: Token budget per page (the model card uses 8192).
         ngram_size: Length of the n-grams that may not repeat...
-        ngram_window: ...inside this many recent tokens (``<td>``/``</td>`` exempt).
+        ngram_window: ...inside this many recent generated tokens (``<td>``/``</td>`` and
+            n-grams of table structure only exempt). 50 is the official PDF script's.
         revision: Hub revision (branch, tag or commit) to load.
         local_files_only: Never touch the network; load from the local cache or folder.
         decode: ``"slots"`` (default: continuous batching over a static per-slot KV cache,
@@ -166,6 +168,7 @@ class TransformersEngine(OCREngine):
         self._key = (self.model_id, options.revision, str(self.device), str(self.dtype), options.attn_implementation)
         self._loaded: _registry.LoadedModel | None = None
         self._stricter: TransformersEngine | None = None
+        self._loops: TokenLoops | None = None
 
     @classmethod
     def from_options(cls, options: TransformersOptions) -> TransformersEngine:
@@ -296,6 +299,7 @@ class TransformersEngine(OCREngine):
         self._decoder = None  # free the old cache before the new one is allocated
         self._decoder_wanted = wanted
         slots = fit_slots(model, wanted, room + options.max_new_tokens + 1, self.vision_batch_size)
+        loops = self._loop_check(model, tokenizer)
         self._decoder = SlotDecoder(
             model=model,
             slots=slots,
@@ -303,12 +307,30 @@ class TransformersEngine(OCREngine):
             prompt_room=room,
             eos_id=tokenizer.eos_token_id,
             pad_id=tokenizer.pad_token_id,
-            guard=WindowedNoRepeatNGram(options.ngram_size, options.ngram_window, guard_whitelist(tokenizer)),
+            guard=self._guard(tokenizer, loops),
             ignore_eos=options.ignore_eos,
-            stop_loops=options.stop_loops,
+            loops=loops if options.stop_loops else None,
             use_cuda_graph=options.cuda_graphs and self._graph_ready,
         )
         return self._decoder
+
+    def _loop_check(self, model: Any, tokenizer: Any) -> TokenLoops:
+        """The loop detector of this vocabulary, built once per engine."""
+        if self._loops is None:
+            vocab = model.config.get_text_config().vocab_size
+            self._loops = TokenLoops.for_tokenizer(tokenizer, vocab, self.device)
+        return self._loops
+
+    def _guard(self, tokenizer: Any, loops: TokenLoops, prompt_length: int = 0) -> WindowedNoRepeatNGram:
+        """The n-gram guard over generated tokens; table structure may repeat."""
+        structure = loops.structure.nonzero().flatten().tolist()
+        return WindowedNoRepeatNGram(
+            self.options.ngram_size,
+            self.options.ngram_window,
+            guard_whitelist(tokenizer),
+            structure=structure,
+            prompt_length=prompt_length,
+        )
 
     # -- vision (used by the slot decoder's page encoder and the benchmarks) ---------
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .._base import EngineOutput
-from ._guards import LoopStopper, WindowedNoRepeatNGram, finish_sequence
+from ._guards import LoopStopper, finish_sequence
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -40,9 +40,10 @@ def generate_padded(engine: Any, images: list[Image.Image], prompt: str) -> list
     attention_mask = inputs["attention_mask"].to(engine.device)
     vision_tokens = (inputs["input_ids"] == model.config.image_token_id).sum(1).tolist()
     end_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
-    stopper = LoopStopper(input_ids.shape[1], end_ids)
+    loops = engine._loop_check(model, tokenizer)
+    stopper = LoopStopper(input_ids.shape[1], end_ids, loops)
     stopping = [stopper] if options.stop_loops else []
-    guard = WindowedNoRepeatNGram(options.ngram_size, options.ngram_window, guard_whitelist(tokenizer))
+    guard = engine._guard(tokenizer, loops, input_ids.shape[1])
     with torch.inference_mode():
         sequences = model.generate(
             input_ids=input_ids,

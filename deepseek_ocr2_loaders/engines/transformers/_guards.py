@@ -1,52 +1,81 @@
 """Decoding guards against the repetition loops the DeepSeek-OCR family falls into.
 
 * :class:`WindowedNoRepeatNGram` is the official scripts' guard: inside the last
-  ``window`` tokens, an n-gram may not repeat, except n-grams ending in whitelisted
-  tokens (``<td>``/``</td>``, which legitimately repeat in tables).
-* :class:`LoopStopper` catches longer loops the guard cannot see: when the newest
-  tokens repeat with a period of up to ``max_period``, that sequence is stopped early
-  instead of burning the whole ``max_new_tokens`` budget, and the place where the loop
-  began is recorded so the repeated tail can be cut.
+  ``window`` generated tokens, an n-gram may not repeat, except n-grams ending in
+  whitelisted tokens (``<td>``/``</td>``) or made of table structure only, which
+  legitimately repeat in tables.
+* :class:`LoopStopper` catches the loops the guard cannot stop (judged by
+  :class:`~._loops.TokenLoops`): that sequence is stopped early instead of burning the
+  whole ``max_new_tokens`` budget, and the place where the loop began is recorded so the
+  repeated tail can be cut.
 
 Both are vectorised over the batch; neither moves data to the host per step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
-__all__ = ["LoopStopper", "WindowedNoRepeatNGram", "detect_loops", "finish_sequence"]
+__all__ = ["LoopCheck", "LoopStopper", "WindowedNoRepeatNGram", "detect_loops", "finish_sequence"]
 
 
 class WindowedNoRepeatNGram(LogitsProcessor):
-    """Ban the next token of any ``ngram_size``-gram already seen in the last ``window`` tokens."""
+    """Ban the next token of any ``ngram_size``-gram already seen in the last ``window`` generated tokens.
 
-    def __init__(self, ngram_size: int, window: int, whitelist: Iterable[int] = ()) -> None:
+    As in the official scripts, an n-gram ending in a ``whitelist`` token (``<td>``/``</td>``)
+    is never banned. Beyond them, an n-gram made only of ``structure`` tokens (table tags,
+    whitespace) is not either, so identical empty table rows are written whole. Tokens before
+    ``prompt_length`` (the prompt, for ``model.generate``) are never looked at.
+    """
+
+    def __init__(
+        self,
+        ngram_size: int,
+        window: int,
+        whitelist: Iterable[int] = (),
+        *,
+        structure: Iterable[int] = (),
+        prompt_length: int = 0,
+    ) -> None:
         if ngram_size < 2 or window < ngram_size:
             raise ValueError("need 2 <= ngram_size <= window")
         self.ngram_size = ngram_size
         self.window = window
         self.whitelist = sorted(set(whitelist))
-        self._whitelist_on: dict[torch.device, torch.Tensor] = {}  # made once per device: no copy inside a CUDA graph
+        self.structure = sorted(set(structure))
+        self.prompt_length = prompt_length
+        # made once per device and vocabulary size: no host copy inside a CUDA graph
+        self._tables: dict[tuple[torch.device, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _tables_for(self, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (scores.device, scores.shape[1])
+        tables = self._tables.get(key)
+        if tables is None:
+            allowed = torch.tensor(self.whitelist, dtype=torch.long, device=scores.device)
+            structural = torch.zeros(scores.shape[1], dtype=torch.bool, device=scores.device)
+            structural[[i for i in self.structure if i < scores.shape[1]]] = True
+            tables = self._tables[key] = (allowed, structural)
+        return tables
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        recent = input_ids[:, -self.window :]
+        recent = input_ids[:, self.prompt_length :][:, -self.window :]
         if recent.shape[1] < self.ngram_size:
             return scores
         grams = recent.unfold(1, self.ngram_size, 1)  # (batch, positions, n)
         prefix = recent[:, -(self.ngram_size - 1) :]
         match = (grams[:, :, :-1] == prefix[:, None, :]).all(-1)
         hits = torch.zeros_like(scores)
-        hits.scatter_add_(1, grams[:, :, -1], match.to(scores.dtype))
+        hits.scatter_add_(1, grams[:, :, -1].clamp(min=0), match.to(scores.dtype))  # fillers (< 0) never match
         banned = hits > 0
+        allowed, structural = self._tables_for(scores)
         if self.whitelist:
-            allowed = self._whitelist_on.get(scores.device)
-            if allowed is None:
-                allowed = self._whitelist_on[scores.device] = torch.tensor(self.whitelist, device=scores.device)
             banned.index_fill_(1, allowed, False)  # a scalar fill: no host tensor, so graph-safe
+        if self.structure:
+            plain = structural[prefix.clamp(0, scores.shape[1] - 1)].all(1) & (prefix >= 0).all(1)
+            banned &= ~(plain[:, None] & structural[None, :])
         return scores.masked_fill(banned, float("-inf"))
 
 
@@ -78,26 +107,31 @@ def detect_loops(
     return looped, tail
 
 
-class LoopStopper(StoppingCriteria):
-    """Stop a sequence of ``model.generate`` whose newest tokens loop (see :func:`detect_loops`).
+LoopCheck = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""``(tokens, counts) -> (looped, tail)`` over right-aligned rows, as :class:`~._loops.TokenLoops`."""
 
-    Remembers where each loop began, so the repeated tail can be cut from the text.
+
+class LoopStopper(StoppingCriteria):
+    """Stop a sequence of ``model.generate`` whose newest tokens loop, as judged by ``check``.
+
+    Remembers where each loop began, so the repeated tail can be cut from the text. Only
+    generated tokens are judged, the last ``history`` of them, every ``check_every`` steps.
     """
 
     def __init__(
         self,
         prompt_length: int,
         end_token_ids: Iterable[int],
+        check: LoopCheck,
         *,
-        min_span: int = 192,
-        max_period: int = 256,
         check_every: int = 16,
+        history: int = 2048,
     ) -> None:
         self.prompt_length = prompt_length
         self.end_token_ids = sorted(set(end_token_ids))
-        self.min_span = min_span
-        self.max_period = max_period
+        self.check = check
         self.check_every = check_every
+        self.history = history
         self.looped: torch.Tensor | None = None
         self.loop_start: torch.Tensor | None = None  # generated-token index where the repeated tail starts
 
@@ -108,10 +142,11 @@ class LoopStopper(StoppingCriteria):
             self.loop_start = torch.full((batch,), -1, dtype=torch.long, device=input_ids.device)
         generated = input_ids[:, self.prompt_length :]
         length = generated.shape[1]
-        if length < self.min_span + 1 or length % self.check_every:
+        if length % self.check_every:
             return self.looped.clone()
         ended = torch.isin(generated, torch.tensor(self.end_token_ids, device=generated.device)).any(1)
-        looped, tail = detect_loops(generated, min_span=self.min_span, max_period=min(self.max_period, length // 3))
+        recent = generated[:, -self.history :]
+        looped, tail = self.check(recent, torch.full((batch,), recent.shape[1], device=recent.device))
         new = looped & ~ended & ~self.looped
         self.loop_start = torch.where(new, length - tail, self.loop_start)
         self.looped = self.looped | new

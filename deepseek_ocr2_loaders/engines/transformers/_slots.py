@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from ._guards import WindowedNoRepeatNGram, detect_loops
+from ._guards import LoopCheck, WindowedNoRepeatNGram
 from ._kv_cache import SlotKVCache, cache_keyword, layer_caches, output_cache
 from ._vision import PagePrompt
 
@@ -65,7 +65,7 @@ class SlotDecoder:
         eos_id, pad_id: End and padding token ids.
         guard: The windowed n-gram guard, applied to each slot's recent tokens.
         ignore_eos: Never stop at EOS (fixed-length benchmarks).
-        stop_loops: Stop a page whose newest tokens repeat (``finish_reason="repetition"``).
+        loops: Judges which pages loop (``finish_reason="repetition"``); None never stops one.
         sync_every: Decode steps between looks from the host.
         use_cuda_graph: Capture the decode step once and replay it (CUDA only).
     """
@@ -78,7 +78,7 @@ class SlotDecoder:
     pad_id: int | None
     guard: WindowedNoRepeatNGram
     ignore_eos: bool = False
-    stop_loops: bool = True
+    loops: LoopCheck | None = None
     sync_every: int = 32
     use_cuda_graph: bool = True
     stats: dict[str, float] = field(default_factory=dict)
@@ -193,11 +193,8 @@ class SlotDecoder:
             self.cache.keys[layer][rows, :, :length] = keys
             self.cache.values[layer][rows, :, :length] = values
         logits = self.model.lm_head(out.last_hidden_state[:, -1]).float()
-        window = self.guard.window
-        recent = torch.stack([page.input_ids[-window:] for page in pages]).to(self.device)
-        if recent.shape[1] < window:  # unique negatives never match a real n-gram
-            pad = -torch.arange(window - recent.shape[1], 0, -1, device=self.device)
-            recent = torch.cat([pad.expand(len(pages), -1), recent], dim=1)
+        window = self.guard.window  # the guard sees generated tokens only: unique negatives never match
+        recent = -torch.arange(window, 0, -1, device=self.device).expand(len(pages), -1)
         if self.ignore_eos:
             logits[:, self.eos_id].fill_(float("-inf"))
         token = self.guard(recent, logits).argmax(-1)
@@ -251,8 +248,8 @@ class SlotDecoder:
         """Read out finished and looping slots (one small device-to-host copy)."""
         looped = torch.zeros(self.slots, dtype=torch.bool, device=self.device)
         tail = torch.zeros(self.slots, dtype=torch.long, device=self.device)
-        if self.stop_loops:
-            looped, tail = detect_loops(_right_aligned(self.generated, self.counts), self.counts)
+        if self.loops is not None:
+            looped, tail = self.loops(_right_aligned(self.generated, self.counts), self.counts)
         finished, looped_host, tail_host, counts = (
             t.tolist() for t in (self.finished | looped, looped & ~self.finished, tail, self.counts)
         )
@@ -271,7 +268,7 @@ class SlotDecoder:
             yield SlotResult(slot.page.index, tokens[:keep], reason, counts[index], slot.page.vision_tokens)
 
 
-def _right_aligned(generated: torch.Tensor, counts: torch.Tensor, width: int = 1024) -> torch.Tensor:
+def _right_aligned(generated: torch.Tensor, counts: torch.Tensor, width: int = 2048) -> torch.Tensor:
     """The last ``width`` generated tokens of each slot, right-aligned; unique negatives where none."""
     width = min(width, generated.shape[1])
     offsets = counts[:, None] - width + torch.arange(width, device=generated.device)[None, :]
