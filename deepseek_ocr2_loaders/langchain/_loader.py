@@ -46,7 +46,7 @@ class DeepSeekOCR2Loader(BaseLoader):
 
     Metadata of a page Document (``mode="page"``)::
 
-        {'source': 'paper.pdf', 'file_name': 'paper.pdf', 'total_pages': 16, 'page': 0,
+        {'source': '/data/paper.pdf', 'file_name': 'paper.pdf', 'total_pages': 16, 'page': 0,
          'page_number': 1, 'page_label': '1', 'ocr_status': 'ok', 'finish_reason': 'stop',
          'element_types': '["title","text"]', 'vision_tokens': 1121, 'output_tokens': 812,
          'model': 'deepseek-community/DeepSeek-OCR-2', 'unit': 'pt',

@@ -46,8 +46,9 @@ class DeepSeekOCR2Reader(BasePydanticReader):
 
             docs = await reader.aload_data("paper.pdf")  # native async, inside a running loop
 
-    Metadata is that of :class:`deepseek_ocr2_loaders.langchain.DeepSeekOCR2Loader`; the JSON-string
-    keys (``bboxes``, ``element_types``, ``errors``, ``sha256``) are excluded from embed and LLM metadata.
+    Metadata and ids are those of :class:`deepseek_ocr2_loaders.langchain.DeepSeekOCR2Loader`; only
+    ``file_name``, ``page_label`` and ``header_path`` reach embed and LLM text. Chunk and element
+    Documents have their file as SOURCE (``ref_doc_id``), so ``delete_ref_doc`` removes a file.
     """
 
     is_remote: bool = False

@@ -5,7 +5,8 @@ block, ``chunks`` Markdown-structure chunks. The adapters only turn a
 :class:`DocumentRecord` into their framework's ``Document``, so both frameworks get the
 same texts, metadata and ids. No page is dropped: a failed page still gives a record in
 ``page``, ``elements`` and ``chunks`` mode (empty text, ``ocr_status="failed"``), and
-``single`` reports the worst page status.
+``single`` reports the worst page status. Every record of one mode carries the same keys
+(empty values where absent), so schema-fixed stores such as LanceDB take any file's records.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from ..chunking import MarkdownChunker
 from ..errors import ConfigError
 from ..types import OCRStatus, PageResult
 from ._metadata import (
+    HEADER_KEYS,
     Metadata,
     chunk_metadata,
+    document_id,
+    document_identity,
     element_metadata,
     page_metadata,
     record_id,
@@ -52,11 +56,20 @@ def check_mode(mode: str) -> Mode:
 
 @dataclass(frozen=True)
 class DocumentRecord:
-    """Text, flat metadata and a deterministic id: what becomes one framework Document."""
+    """Text, flat metadata and a deterministic id: what becomes one framework Document.
+
+    Attributes:
+        id: The record's UUID.
+        text: Its text.
+        metadata: Its flat metadata.
+        ref_id: For a part of a document (a chunk or an element), the id of the whole
+            document, so a framework can delete or replace all of a file's parts at once.
+    """
 
     id: str
     text: str
     metadata: Metadata
+    ref_id: str | None = None
 
 
 def records(
@@ -103,16 +116,16 @@ async def arecords(
 
 
 def page_record(page: PageResult) -> DocumentRecord:
-    """One page as a record (a file that could not be opened has no hash: its name stands in)."""
-    return DocumentRecord(
-        record_id(page.sha256 or text_hash(page.source), page.page), page.markdown, page_metadata(page)
-    )
+    """One page as a record."""
+    return DocumentRecord(record_id(document_identity(page), page.page), page.markdown, page_metadata(page))
 
 
 def element_records(page: PageResult) -> Iterator[DocumentRecord]:
-    """One record per grounded block; a page without blocks gives its page record instead."""
+    """One record per grounded block; a page without blocks gives one record of the whole page."""
+    identity = document_identity(page)
     if not page.blocks:
-        yield page_record(page)
+        metadata = page_metadata(page) | {"category": "", "element_index": 0, "bbox": ""}
+        yield DocumentRecord(record_id(identity, page.page), page.markdown, metadata, document_id(identity))
         return
     figures = iter(page.figures)
     for index, block in enumerate(page.blocks):
@@ -121,7 +134,12 @@ def element_records(page: PageResult) -> Iterator[DocumentRecord]:
             figure = next(figures, None)
             link = f"![Figure]({figure.name})" if figure else ""
             text = f"{link}\n{text}".strip()
-        yield DocumentRecord(record_id(page.sha256, page.page, "e", index), text, element_metadata(page, block, index))
+        yield DocumentRecord(
+            record_id(identity, page.page, "e", index),
+            text,
+            element_metadata(page, block, index),
+            document_id(identity),
+        )
 
 
 def single_record(pages: list[PageResult]) -> DocumentRecord:
@@ -140,23 +158,25 @@ def single_record(pages: list[PageResult]) -> DocumentRecord:
         pages_failed=sum(page.status is OCRStatus.FAILED for page in pages),
     )
     text = PAGE_SEPARATOR.join(page.markdown for page in pages if page.markdown)
-    return DocumentRecord(record_id(first.sha256, first.page, "doc"), text, metadata)
+    return DocumentRecord(record_id(document_identity(first), first.page, "doc"), text, metadata)
 
 
 def split_records(text: str, metadata: Metadata, chunker: MarkdownChunker) -> list[DocumentRecord]:
     """Split one Document's text into chunk records that keep and extend its metadata.
 
     Used by both splitters. The page comes from ``metadata["page"]`` when present, so
-    splitting page Documents gives the same page keys as ``mode="chunks"``.
+    splitting page Documents gives the same page keys as ``mode="chunks"``. A loader's
+    Document (it carries ``sha256``) is known by its ``source``, like ``mode="chunks"``;
+    a foreign one by its text's hash, since foreign loaders may give many Documents one source.
     """
     page = metadata.get("page", 0)
     page = page if isinstance(page, int) and not isinstance(page, bool) else 0
     status = metadata.get("ocr_status")
     known = status if isinstance(status, str) and status in {s.value for s in OCRStatus} else None
-    content = str(metadata.get("sha256") or "") or text_hash(text)
+    identity = str(metadata["source"]) if "sha256" in metadata and "source" in metadata else text_hash(text)
     return [
         DocumentRecord(
-            record_id(content, chunk.page, "c", chunk.index),
+            record_id(identity, chunk.page, "c", chunk.index),
             chunk.text,
             chunk_metadata(metadata, chunk, OCRStatus(known) if known else None),
         )
@@ -165,23 +185,41 @@ def split_records(text: str, metadata: Metadata, chunker: MarkdownChunker) -> li
 
 
 def _chunk_records(pages: Iterable[PageResult], chunker: MarkdownChunker) -> Iterator[DocumentRecord]:
-    """Chunks of one file; a failed page has no text to chunk, so it gives its (empty) page record."""
+    """Chunks of one file; a failed page has no text to chunk, so it gives an empty placeholder."""
     seen: dict[int, tuple[Metadata, OCRStatus]] = {}
     failed: list[DocumentRecord] = []
+    identity = ""
 
     def remember(stream: Iterable[PageResult]) -> Iterator[PageResult]:
+        nonlocal identity
         for page in stream:
+            identity = document_identity(page)
             seen[page.page] = (page_metadata(page), page.status)
             if page.status is OCRStatus.FAILED:
-                failed.append(page_record(page))
+                failed.append(_failed_chunk_record(page))
             yield page
 
     for chunk in chunker.chunk_pages(remember(pages)):
         yield from _drain(failed)
         spanned = [seen[i][1] for i in range(chunk.page, chunk.page_end + 1) if i in seen]
         metadata = chunk_metadata(seen[chunk.page][0], chunk, worst_status(spanned))
-        yield DocumentRecord(record_id(str(metadata["sha256"]), chunk.page, "c", chunk.index), chunk.text, metadata)
+        yield DocumentRecord(
+            record_id(identity, chunk.page, "c", chunk.index), chunk.text, metadata, document_id(identity)
+        )
     yield from _drain(failed)
+
+
+def _failed_chunk_record(page: PageResult) -> DocumentRecord:
+    """A failed page in chunks mode: empty, with every chunk key (``chunk_index`` -1: no chunk)."""
+    identity = document_identity(page)
+    metadata = page_metadata(page) | {
+        "page_end": page.page,
+        "chunk_index": -1,
+        "header_path": "",
+        "token_count": 0,
+        **dict.fromkeys(HEADER_KEYS, ""),
+    }
+    return DocumentRecord(record_id(identity, page.page), "", metadata, document_id(identity))
 
 
 def _drain(pending: list[DocumentRecord]) -> Iterator[DocumentRecord]:

@@ -15,7 +15,10 @@ SUFFIXES = frozenset({".pdf", ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff",
 
 
 def expand_inputs(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Paths as given; folders expanded to the PDFs and images inside them, sorted.
+    """Absolute paths (``~`` expanded); folders expanded to the PDFs and images inside them, sorted.
+
+    Absolute, resolved paths are what a document is known by (its ``source`` and the root of
+    its ids), so the same file gives the same ids whatever the working directory or spelling.
 
     Raises:
         InputError: A path does not exist, or a folder holds no PDF or image.
@@ -23,7 +26,7 @@ def expand_inputs(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[st
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     paths: list[Path] = []
     for item in items:
-        path = Path(item)
+        path = Path(item).expanduser().resolve()
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
             if not found:
