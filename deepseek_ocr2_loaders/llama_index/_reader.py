@@ -89,6 +89,17 @@ class DeepSeekOCR2Reader(BasePydanticReader):
         """Name used when the reader is serialised."""
         return "DeepSeekOCR2Reader"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields and the engine, so an unpickled reader reads exactly like this one.
+
+        LlamaIndex unpickles by calling ``__init__(**fields)`` (``SimpleDirectoryReader`` with
+        ``num_workers`` does, in each worker), which would otherwise fall back to the default
+        engine. An engine that cannot be pickled fails here, loudly, not in the worker.
+        """
+        state = super().__getstate__()
+        state["__dict__"] = {**state["__dict__"], "engine": self._engine}
+        return state
+
     def lazy_load_data(
         self,
         file: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],

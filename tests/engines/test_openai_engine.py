@@ -263,3 +263,11 @@ def test_bad_options_are_config_errors(options):
 def test_name_and_batch_size():
     engine = OpenAIEngine(["http://a/v1", "http://b/v1"], "my-ocr", max_concurrency=3)
     assert engine.name == "my-ocr" and engine.batch_size == 6 and engine.generate([], MARKDOWN) == []
+
+
+def test_pickles_to_its_configuration():
+    import pickle
+
+    engine = OpenAIEngine(["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"], "m", api_key="k", max_tokens=5, retries=1)
+    again = pickle.loads(pickle.dumps(engine))
+    assert again._arguments() == engine._arguments() and again.stricter()._arguments() == engine.stricter()._arguments()

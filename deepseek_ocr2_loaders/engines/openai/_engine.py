@@ -9,6 +9,7 @@ server's batching.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -135,18 +136,26 @@ class OpenAIEngine(OCREngine):
         xargs = dict(build_body("", "", model=self.model, max_tokens=1, extra_body=self.extra_body)["vllm_xargs"])
         xargs["ngram_size"] = max(4, int(xargs.get("ngram_size", 30)) // 2)
         xargs["window_size"] = max(2 * int(xargs.get("window_size", 90)), 128)
-        self._stricter = OpenAIEngine(
-            list(self.base_urls),
-            self.model,
-            api_key=self._headers.get("Authorization", "").removeprefix("Bearer ") or None,
-            max_concurrency=self.max_concurrency,
-            timeout=self.timeout,
-            retries=self.retries,
-            backoff=self.backoff,
-            max_tokens=self.max_tokens,
-            extra_body={**self.extra_body, "vllm_xargs": xargs},
-        )
+        self._stricter = OpenAIEngine(**{**self._arguments(), "extra_body": {**self.extra_body, "vllm_xargs": xargs}})
         return self._stricter
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle to the configuration, not the connections: a worker process opens its own."""
+        return (functools.partial(OpenAIEngine, **self._arguments()), ())
+
+    def _arguments(self) -> dict[str, Any]:
+        """The constructor arguments this engine was built with."""
+        return {
+            "base_url": list(self.base_urls),
+            "model": self.model,
+            "api_key": self._headers.get("Authorization", "").removeprefix("Bearer ") or None,
+            "max_concurrency": self.max_concurrency,
+            "timeout": self.timeout,
+            "retries": self.retries,
+            "backoff": self.backoff,
+            "max_tokens": self.max_tokens,
+            "extra_body": self.extra_body,
+        }
 
     def __repr__(self) -> str:
         return f"OpenAIEngine({list(self.base_urls)!r}, model={self.model!r})"
