@@ -140,3 +140,24 @@ def test_lancedb_takes_per_file_adds_into_one_table(tmp_path, mode):
         if path is not broken:
             table.add(rows)
     assert table.count_rows() == 1 + len(load([NOTES, LETTER], mode))
+
+
+def test_unnamed_blobs_are_named_by_their_content_and_do_not_delete_each_other(tmp_path):
+    from langchain_core.documents.base import Blob
+
+    from deepseek_ocr2_loaders.langchain import DeepSeekOCR2Parser
+
+    parser = DeepSeekOCR2Parser(engine=pixel_engine(), mode="chunks", **OPTIONS)
+    manager = SQLRecordManager("blobs", db_url=f"sqlite:///{tmp_path / 'records.db'}")
+    manager.create_schema()
+    store = InMemoryVectorStore(EMBED)
+    uploads = [parser.parse(Blob.from_data(path.read_bytes())) for path in (NOTES, LETTER)]
+    for docs in uploads:
+        result = index(docs, manager, store, cleanup="incremental", source_id_key="source", key_encoder="sha256")
+        assert result["num_deleted"] == 0
+    assert len(store.store) == sum(map(len, uploads))
+    sources = [{d.metadata["source"] for d in docs} for docs in uploads]
+    assert [len(s) for s in sources] == [1, 1] and sources[0] != sources[1]
+    assert next(iter(sources[0])) == f"sha256:{uploads[0][0].metadata['sha256']}"
+    again = parser.parse(Blob.from_data(NOTES.read_bytes()))
+    assert [d.id for d in again] == [d.id for d in uploads[0]]
