@@ -54,13 +54,14 @@ class DeepSeekOCR2Loader(BaseLoader):
          'errors': '[]', 'sha256': '9f1c...'}
 
     Args:
-        file_path: A file, a folder (its PDFs and images, recursively), or a list of them.
+        file_path: A file, a folder (its PDFs and images, recursively), or a list of them;
+            ``~`` is expanded. A URL is refused: download it, or use the parser on its bytes.
+        password: Password of encrypted PDFs (second positional, as in ``PyPDFLoader``).
         mode: ``page``, ``single``, ``elements`` or ``chunks``.
         engine: Any :class:`~deepseek_ocr2_loaders.OCREngine`; default a ``TransformersEngine``
             built from ``engine_options`` (``model=``, ``device=``, ``max_new_tokens=``...).
         prompt: Prompt preset (``markdown``, ``free``, ``figure``, ``describe``) or instruction.
         pages: ``"1-3,7"`` (1-based) or 0-based indices, for every file.
-        password: Password of encrypted PDFs.
         dpi: PDF render resolution.
         chunk_size: Tokens per chunk in ``chunks`` mode.
         chunk_overlap: Overlapping tokens between chunks of one section.
@@ -80,12 +81,12 @@ class DeepSeekOCR2Loader(BaseLoader):
     def __init__(
         self,
         file_path: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        password: str | None = None,
         *,
         mode: str = "page",
         engine: OCREngine | None = None,
         prompt: str = DEFAULT_PROMPT,
         pages: str | Sequence[int] | None = None,
-        password: str | None = None,
         dpi: int = DEFAULT_DPI,
         chunk_size: int = 512,
         chunk_overlap: int = 0,
