@@ -71,6 +71,7 @@ class DeepSeekOCR2Loader(BaseLoader):
         cache: The page cache: ``True`` (user cache folder), a SQLite file path, or ``False``.
         optical_compression: Read each page from its compact view (257 vision tokens) and add
             ``vision_tokens_full``, ``text_tokens`` and ``compression_ratio`` to the metadata.
+        pages_delimiter: What joins the pages in ``single`` mode (as in ``PyPDFLoader``).
         show_progress: A tqdm bar over pages.
 
     Raises:
@@ -94,6 +95,7 @@ class DeepSeekOCR2Loader(BaseLoader):
         on_error: str = "raise",
         cache: bool | str | os.PathLike[str] = True,
         optical_compression: bool = False,
+        pages_delimiter: str = "\n\n",
         show_progress: bool = False,
         **engine_options: Any,
     ) -> None:
@@ -108,6 +110,7 @@ class DeepSeekOCR2Loader(BaseLoader):
             on_error=on_error,
             cache=cache,
             optical_compression=optical_compression,
+            pages_delimiter=pages_delimiter,
         )
         self.engine = make_engine(engine, engine_options)
         self.show_progress = show_progress

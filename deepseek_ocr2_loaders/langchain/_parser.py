@@ -51,6 +51,7 @@ class DeepSeekOCR2Parser(BaseBlobParser):
         on_error: str = "raise",
         cache: bool | str | os.PathLike[str] = True,
         optical_compression: bool = False,
+        pages_delimiter: str = "\n\n",
         **engine_options: Any,
     ) -> None:
         self.options = LoadOptions(
@@ -63,6 +64,7 @@ class DeepSeekOCR2Parser(BaseBlobParser):
             on_error=on_error,
             cache=cache,
             optical_compression=optical_compression,
+            pages_delimiter=pages_delimiter,
         )
         self.engine = make_engine(engine, engine_options)
 

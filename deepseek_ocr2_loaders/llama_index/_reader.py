@@ -63,6 +63,7 @@ class DeepSeekOCR2Reader(BasePydanticReader):
     on_error: str = Field(default="raise", description="a file that cannot be opened: raise, skip or placeholder")
     cache: bool | str = Field(default=True, description="page cache: True (user cache folder), a SQLite path, or False")
     optical_compression: bool = Field(default=False, description="read pages from their compact view (257 tokens)")
+    pages_delimiter: str = Field(default="\n\n", description="what joins the pages in single mode")
     _engine: OCREngine = PrivateAttr()
     _options: LoadOptions = PrivateAttr()
 
@@ -81,6 +82,7 @@ class DeepSeekOCR2Reader(BasePydanticReader):
             on_error=self.on_error,
             cache=self.cache,
             optical_compression=self.optical_compression,
+            pages_delimiter=self.pages_delimiter,
         )
         self._engine = make_engine(engine, engine_options)
 

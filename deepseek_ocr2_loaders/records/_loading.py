@@ -17,7 +17,7 @@ from ..engines._default import resolve_engine
 from ..model import DEFAULT_DPI, DEFAULT_PROMPT
 from ..options import check_on_error
 from ..pipeline._convert import Source, aconvert, convert
-from ._modes import DocumentRecord, Mode, arecords, check_mode, records
+from ._modes import PAGE_SEPARATOR, DocumentRecord, Mode, arecords, check_mode, records
 
 __all__ = ["LoadOptions", "aload_records", "load_records", "make_engine"]
 
@@ -37,6 +37,7 @@ class LoadOptions:
         on_error: A file that cannot be opened: ``raise``, ``skip`` or ``placeholder``.
         cache: Page cache: ``True`` (user cache folder), a SQLite path, or ``False``.
         optical_compression: Read pages from their compact view; record compression stats.
+        pages_delimiter: What joins the pages of a ``single`` Document (``PyPDFLoader``'s name).
     """
 
     mode: str = "page"
@@ -48,6 +49,7 @@ class LoadOptions:
     on_error: str = "raise"
     cache: bool | str | os.PathLike[str] | None = True
     optical_compression: bool = False
+    pages_delimiter: str = PAGE_SEPARATOR
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
@@ -87,7 +89,7 @@ def load_records(
         from tqdm import tqdm
 
         pages = iter(tqdm(pages, unit="page", desc="DeepSeek-OCR-2"))
-    yield from records(pages, cast(Mode, options.mode), options.chunker())
+    yield from records(pages, cast(Mode, options.mode), options.chunker(), pages_delimiter=options.pages_delimiter)
 
 
 async def aload_records(
@@ -95,5 +97,6 @@ async def aload_records(
 ) -> AsyncIterator[DocumentRecord]:
     """Async :func:`load_records`, through ``engine.agenerate``; never starts an event loop."""
     pages = aconvert(list(sources), engine=engine, **options.convert_options())
-    async for record in arecords(pages, cast(Mode, options.mode), options.chunker()):
+    mode = cast(Mode, options.mode)
+    async for record in arecords(pages, mode, options.chunker(), pages_delimiter=options.pages_delimiter):
         yield record

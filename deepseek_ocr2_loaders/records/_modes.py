@@ -34,7 +34,7 @@ from ._metadata import (
     worst_status,
 )
 
-__all__ = ["MODES", "DocumentRecord", "Mode", "arecords", "check_mode", "records", "split_records"]
+__all__ = ["MODES", "PAGE_SEPARATOR", "DocumentRecord", "Mode", "arecords", "check_mode", "records", "split_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +73,17 @@ class DocumentRecord:
 
 
 def records(
-    pages: Iterable[PageResult], mode: Mode, chunker: MarkdownChunker | None = None
+    pages: Iterable[PageResult],
+    mode: Mode,
+    chunker: MarkdownChunker | None = None,
+    *,
+    pages_delimiter: str = PAGE_SEPARATOR,
 ) -> Iterator[DocumentRecord]:
     """Turn a stream of page results (one or more files, in order) into records, lazily.
 
     ``page`` and ``elements`` records are yielded as soon as their page arrives; chunks as
-    soon as the chunker closes them; ``single`` when its file's last page arrives.
+    soon as the chunker closes them; ``single`` (its pages joined by ``pages_delimiter``)
+    when its file's last page arrives.
     """
     for _, document_pages in itertools.groupby(pages, key=lambda page: (page.source, page.sha256)):
         if mode == "page":
@@ -87,13 +92,17 @@ def records(
             for page in document_pages:
                 yield from element_records(page)
         elif mode == "single":
-            yield single_record(list(document_pages))
+            yield single_record(list(document_pages), pages_delimiter)
         else:
             yield from _chunk_records(document_pages, chunker or MarkdownChunker())
 
 
 async def arecords(
-    pages: AsyncIterable[PageResult], mode: Mode, chunker: MarkdownChunker | None = None
+    pages: AsyncIterable[PageResult],
+    mode: Mode,
+    chunker: MarkdownChunker | None = None,
+    *,
+    pages_delimiter: str = PAGE_SEPARATOR,
 ) -> AsyncIterator[DocumentRecord]:
     """Async :func:`records`.
 
@@ -107,11 +116,11 @@ async def arecords(
                 yield record
             continue
         if document and (page.source, page.sha256) != (document[0].source, document[0].sha256):
-            for record in records(document, mode, chunker):
+            for record in records(document, mode, chunker, pages_delimiter=pages_delimiter):
                 yield record
             document = []
         document.append(page)
-    for record in records(document, mode, chunker):
+    for record in records(document, mode, chunker, pages_delimiter=pages_delimiter):
         yield record
 
 
@@ -142,7 +151,7 @@ def element_records(page: PageResult) -> Iterator[DocumentRecord]:
         )
 
 
-def single_record(pages: list[PageResult]) -> DocumentRecord:
+def single_record(pages: list[PageResult], pages_delimiter: str = PAGE_SEPARATOR) -> DocumentRecord:
     """A whole file as one record: page texts joined, tokens summed, the worst status."""
     first = pages[0]
     metadata = page_metadata(first)
@@ -157,7 +166,7 @@ def single_record(pages: list[PageResult]) -> DocumentRecord:
         errors="[]",
         pages_failed=sum(page.status is OCRStatus.FAILED for page in pages),
     )
-    text = PAGE_SEPARATOR.join(page.markdown for page in pages if page.markdown)
+    text = pages_delimiter.join(page.markdown for page in pages if page.markdown)
     return DocumentRecord(record_id(document_identity(first), first.page, "doc"), text, metadata)
 
 

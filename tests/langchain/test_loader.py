@@ -92,3 +92,5 @@ def test_pypdfloader_habits(tmp_path, monkeypatch):
         DeepSeekOCR2Loader("https://arxiv.org/pdf/2510.18234", engine=paper_engine())
     with pytest.raises(ConfigError, match=r"unknown engine option\(s\) \['extract_images'\]"):
         DeepSeekOCR2Loader(paper, engine=paper_engine(), extract_images=True)
+    single = DeepSeekOCR2Loader(paper, engine=paper_engine(), mode="single", pages_delimiter="\n\f", cache=False).load()
+    assert single[0].page_content.count("\n\f") == 3
