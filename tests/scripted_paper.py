@@ -58,9 +58,9 @@ def write_paper(path: Path) -> Path:
 
 
 def paper_engine(batch_size: int = 3) -> ScriptedEngine:
-    """Answers each page of :func:`write_paper` with its authored model text."""
+    """Answers each page of :func:`write_paper` with its authored model text; it pickles."""
+    return ScriptedEngine(_page_text, batch_size=batch_size, name="scripted-deepseek-ocr2")
 
-    def handler(image, prompt):
-        return PAGES[round(image.width / 2) - 600]
 
-    return ScriptedEngine(handler, batch_size=batch_size, name="scripted-deepseek-ocr2")
+def _page_text(image, prompt):
+    return PAGES[round(image.width / 2) - 600]

@@ -29,3 +29,10 @@ def test_splitter_and_node_parser_agree(tmp_path):
     assert [d.page_content for d in lc] == [n.text for n in li]
     assert [d.metadata for d in lc] == [n.metadata for n in li]
     assert [d.id for d in lc] == [n.id_ for n in li]
+
+
+def test_pages_delimiter_joins_single_documents_alike(tmp_path):
+    paper = write_paper(tmp_path / "paper.pdf")
+    lc = DeepSeekOCR2Loader(paper, engine=paper_engine(), mode="single", pages_delimiter="\n\f").load()
+    li = DeepSeekOCR2Reader(engine=paper_engine(), mode="single", pages_delimiter="\n\f").load_data(paper)
+    assert lc[0].page_content == li[0].text and li[0].text.count("\n\f") == 3

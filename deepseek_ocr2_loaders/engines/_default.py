@@ -24,6 +24,7 @@ def resolve_engine(engine: OCREngine | None, options: Mapping[str, Any]) -> tupl
     """
     if engine is not None:
         if options:
+            TransformersOptions.from_kwargs(options)  # an unknown argument is named as unknown first
             raise ConfigError(f"options {sorted(options)} configure the default engine; set them on your engine")
         return engine, False
     checked = TransformersOptions.from_kwargs(options)  # before torch is imported

@@ -47,7 +47,7 @@ class DeepSeekOCR2Loader(BaseLoader):
 
     Metadata of a page Document (``mode="page"``)::
 
-        {'source': 'paper.pdf', 'file_name': 'paper.pdf', 'total_pages': 16, 'page': 0,
+        {'source': '/data/paper.pdf', 'file_name': 'paper.pdf', 'total_pages': 16, 'page': 0,
          'page_number': 1, 'page_label': '1', 'ocr_status': 'ok', 'finish_reason': 'stop',
          'element_types': '["title","text"]', 'vision_tokens': 1121, 'output_tokens': 812,
          'model': 'deepseek-community/DeepSeek-OCR-2', 'unit': 'pt',
@@ -55,13 +55,14 @@ class DeepSeekOCR2Loader(BaseLoader):
          'errors': '[]', 'sha256': '9f1c...'}
 
     Args:
-        file_path: A file, a folder (its PDFs and images, recursively), or a list of them.
+        file_path: A file, a folder (its PDFs and images, recursively), or a list of them;
+            ``~`` is expanded. A URL is refused: download it, or use the parser on its bytes.
+        password: Password of encrypted PDFs (second positional, as in ``PyPDFLoader``).
         mode: ``page``, ``single``, ``elements`` or ``chunks``.
         engine: Any :class:`~deepseek_ocr2_loaders.OCREngine`; default a ``TransformersEngine``
             built from ``engine_options`` (``model=``, ``device=``, ``max_new_tokens=``...).
         prompt: Prompt preset (``markdown``, ``free``, ``figure``, ``describe``) or instruction.
         pages: ``"1-3,7"`` (1-based) or 0-based indices, for every file.
-        password: Password of encrypted PDFs.
         dpi: PDF render resolution.
         chunk_size: Tokens per chunk in ``chunks`` mode.
         chunk_overlap: Overlapping tokens between chunks of one section.
@@ -73,6 +74,7 @@ class DeepSeekOCR2Loader(BaseLoader):
             ``vision_tokens_full``, ``text_tokens`` and ``compression_ratio`` to the metadata.
         render: Render worker processes and the per-page deadline
             (:class:`~deepseek_ocr2_loaders.RenderPolicy`; default: up to 4 workers, 60 s).
+        pages_delimiter: What joins the pages in ``single`` mode (as in ``PyPDFLoader``).
         show_progress: A tqdm bar over pages.
 
     Raises:
@@ -83,12 +85,12 @@ class DeepSeekOCR2Loader(BaseLoader):
     def __init__(
         self,
         file_path: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        password: str | None = None,
         *,
         mode: str = "page",
         engine: OCREngine | None = None,
         prompt: str = DEFAULT_PROMPT,
         pages: str | Sequence[int] | None = None,
-        password: str | None = None,
         dpi: int = DEFAULT_DPI,
         chunk_size: int = 512,
         chunk_overlap: int = 0,
@@ -97,6 +99,7 @@ class DeepSeekOCR2Loader(BaseLoader):
         cache: bool | str | os.PathLike[str] = True,
         optical_compression: bool = False,
         render: RenderPolicy | None = None,
+        pages_delimiter: str = "\n\n",
         show_progress: bool = False,
         **engine_options: Any,
     ) -> None:
@@ -112,6 +115,7 @@ class DeepSeekOCR2Loader(BaseLoader):
             cache=cache,
             optical_compression=optical_compression,
             render=render,
+            pages_delimiter=pages_delimiter,
         )
         self.engine = make_engine(engine, engine_options)
         self.show_progress = show_progress

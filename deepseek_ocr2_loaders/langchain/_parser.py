@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from langchain_core.document_loaders import BaseBlobParser
@@ -52,6 +53,7 @@ class DeepSeekOCR2Parser(BaseBlobParser):
         cache: bool | str | os.PathLike[str] = True,
         optical_compression: bool = False,
         render: RenderPolicy | None = None,
+        pages_delimiter: str = "\n\n",
         **engine_options: Any,
     ) -> None:
         self.options = LoadOptions(
@@ -65,15 +67,23 @@ class DeepSeekOCR2Parser(BaseBlobParser):
             cache=cache,
             optical_compression=optical_compression,
             render=render,
+            pages_delimiter=pages_delimiter,
         )
         self.engine = make_engine(engine, engine_options)
 
     def lazy_parse(self, blob: Blob) -> Iterator[Document]:
-        """Yield the blob's Documents as its pages finish."""
-        source: Source = (
-            blob.path
-            if blob.path is not None and blob.data is None
-            else NamedSource(blob.as_bytes(), str(blob.source or "<blob>"))
-        )
+        """Yield the blob's Documents as its pages finish.
+
+        A file blob is known by its resolved path, an in-memory blob by its ``source``; an
+        unnamed one by its content hash (``source="sha256:<hex>"``), so two uploads never
+        share ids or delete each other in the indexing API.
+        """
+        source: Source
+        if blob.path is not None and blob.data is None:
+            source = Path(blob.path).expanduser().resolve()
+        elif blob.source is not None:
+            source = NamedSource(blob.as_bytes(), str(blob.source))
+        else:
+            source = blob.as_bytes()
         for record in load_records([source], self.engine, self.options):
             yield to_document(record)

@@ -11,8 +11,8 @@ from llama_index.core.schema import BaseNode
 from pydantic import Field, PrivateAttr
 
 from ..chunking import ChunkOptions, MarkdownChunker
-from ..records._metadata import HEAVY_KEYS
 from ..records._modes import split_records
+from ._documents import bookkeeping_keys
 
 __all__ = ["MarkdownStructureNodeParser"]
 
@@ -57,8 +57,7 @@ class MarkdownStructureNodeParser(NodeParser):
             )
             for child, record in zip(built, records, strict=True):
                 child.metadata = dict(record.metadata)
-                excluded = [key for key in HEAVY_KEYS if key in child.metadata]
-                child.excluded_embed_metadata_keys = sorted(set(child.excluded_embed_metadata_keys) | set(excluded))
-                child.excluded_llm_metadata_keys = sorted(set(child.excluded_llm_metadata_keys) | set(excluded))
+                child.excluded_embed_metadata_keys = bookkeeping_keys(child.metadata)
+                child.excluded_llm_metadata_keys = bookkeeping_keys(child.metadata)
             out.extend(built)
         return out

@@ -47,8 +47,9 @@ class DeepSeekOCR2Reader(BasePydanticReader):
 
             docs = await reader.aload_data("paper.pdf")  # native async, inside a running loop
 
-    Metadata is that of :class:`deepseek_ocr2_loaders.langchain.DeepSeekOCR2Loader`; the JSON-string
-    keys (``bboxes``, ``element_types``, ``errors``, ``sha256``) are excluded from embed and LLM metadata.
+    Metadata and ids are those of :class:`deepseek_ocr2_loaders.langchain.DeepSeekOCR2Loader`; only
+    ``file_name``, ``page_label`` and ``header_path`` reach embed and LLM text. Chunk and element
+    Documents have their file as SOURCE (``ref_doc_id``), so ``delete_ref_doc`` removes a file.
     """
 
     is_remote: bool = False
@@ -64,6 +65,7 @@ class DeepSeekOCR2Reader(BasePydanticReader):
     cache: bool | str = Field(default=True, description="page cache: True (user cache folder), a SQLite path, or False")
     optical_compression: bool = Field(default=False, description="read pages from their compact view (257 tokens)")
     render: RenderPolicy | None = Field(default=None, description="render workers and per-page deadline")
+    pages_delimiter: str = Field(default="\n\n", description="what joins the pages in single mode")
     _engine: OCREngine = PrivateAttr()
     _options: LoadOptions = PrivateAttr()
 
@@ -83,6 +85,7 @@ class DeepSeekOCR2Reader(BasePydanticReader):
             cache=self.cache,
             optical_compression=self.optical_compression,
             render=self.render,
+            pages_delimiter=self.pages_delimiter,
         )
         self._engine = make_engine(engine, engine_options)
 
@@ -90,6 +93,17 @@ class DeepSeekOCR2Reader(BasePydanticReader):
     def class_name(cls) -> str:
         """Name used when the reader is serialised."""
         return "DeepSeekOCR2Reader"
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields and the engine, so an unpickled reader reads exactly like this one.
+
+        LlamaIndex unpickles by calling ``__init__(**fields)`` (``SimpleDirectoryReader`` with
+        ``num_workers`` does, in each worker), which would otherwise fall back to the default
+        engine. An engine that cannot be pickled fails here, loudly, not in the worker.
+        """
+        state = super().__getstate__()
+        state["__dict__"] = {**state["__dict__"], "engine": self._engine}
+        return state
 
     def lazy_load_data(
         self,

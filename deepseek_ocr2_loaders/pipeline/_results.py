@@ -95,6 +95,8 @@ def build_page_result(
     stats = None
     if compression and page is not None and not isinstance(outcome, DeepSeekOCR2Error):
         stats = _compression(page, outcome.output)
+    elif compression:  # a failed page keeps the keys (zero), so every record has the same schema
+        stats = {"vision_tokens_full": 0, "text_tokens": 0, "compression_ratio": 0.0}
     return PageResult(
         source=document.name,
         file_name=document.file_name,

@@ -45,6 +45,9 @@ _GLOB_CHARS = frozenset("*?[")
 def list_inputs(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
     """The files to read: folders expanded (PDFs and images), globs matched, other paths kept.
 
+    Files are resolved absolute paths, as the loaders name them, so a Ray run and a loader
+    give the same ``source`` and ids for one file.
+
     A listed path that does not exist is kept on purpose: stage 1 turns it into a failed
     row, so a batch job reports it next to the others instead of stopping before it starts.
 
@@ -58,12 +61,12 @@ def list_inputs(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
         if Path(text).is_dir():
             files.extend(str(path) for path in expand_inputs(text))
         elif not Path(text).exists() and _GLOB_CHARS & set(text):
-            matches = sorted(p for p in glob.glob(text, recursive=True) if Path(p).is_file())
+            matches = sorted(str(Path(p).resolve()) for p in glob.glob(text, recursive=True) if Path(p).is_file())
             if not matches:
                 raise InputError("the pattern matches no file", source=text)
             files.extend(matches)
         else:
-            files.append(text)
+            files.append(text if "://" in text else str(Path(text).resolve()))  # a URI stays as given
     if not files:
         raise InputError("no input files given")
     return files

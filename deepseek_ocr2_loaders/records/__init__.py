@@ -7,11 +7,19 @@ LangChain and LlamaIndex get identical texts, metadata and ids.
 from __future__ import annotations
 
 from ._loading import LoadOptions, aload_records, load_records, make_engine
-from ._metadata import HEAVY_KEYS, Metadata, chunk_metadata, element_metadata, page_metadata, record_id
+from ._metadata import (
+    CITATION_KEYS,
+    Metadata,
+    chunk_metadata,
+    document_id,
+    element_metadata,
+    page_metadata,
+    record_id,
+)
 from ._modes import MODES, DocumentRecord, Mode, arecords, check_mode, records, split_records
 
 __all__ = [
-    "HEAVY_KEYS",
+    "CITATION_KEYS",
     "MODES",
     "DocumentRecord",
     "LoadOptions",
@@ -21,6 +29,7 @@ __all__ = [
     "arecords",
     "check_mode",
     "chunk_metadata",
+    "document_id",
     "element_metadata",
     "load_records",
     "make_engine",

@@ -17,7 +17,7 @@ from ..engines._default import resolve_engine
 from ..model import DEFAULT_DPI, DEFAULT_PROMPT
 from ..options import RenderPolicy, check_on_error
 from ..pipeline._convert import Source, aconvert, convert
-from ._modes import DocumentRecord, Mode, arecords, check_mode, records
+from ._modes import PAGE_SEPARATOR, DocumentRecord, Mode, arecords, check_mode, records
 
 __all__ = ["LoadOptions", "aload_records", "load_records", "make_engine"]
 
@@ -38,6 +38,7 @@ class LoadOptions:
         cache: Page cache: ``True`` (user cache folder), a SQLite path, or ``False``.
         optical_compression: Read pages from their compact view; record compression stats.
         render: Render worker processes and the per-page deadline (default ``RenderPolicy()``).
+        pages_delimiter: What joins the pages of a ``single`` Document (``PyPDFLoader``'s name).
     """
 
     mode: str = "page"
@@ -50,6 +51,7 @@ class LoadOptions:
     cache: bool | str | os.PathLike[str] | None = True
     optical_compression: bool = False
     render: RenderPolicy | None = None
+    pages_delimiter: str = PAGE_SEPARATOR
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
@@ -90,7 +92,7 @@ def load_records(
         from tqdm import tqdm
 
         pages = iter(tqdm(pages, unit="page", desc="DeepSeek-OCR-2"))
-    yield from records(pages, cast(Mode, options.mode), options.chunker())
+    yield from records(pages, cast(Mode, options.mode), options.chunker(), pages_delimiter=options.pages_delimiter)
 
 
 async def aload_records(
@@ -98,5 +100,6 @@ async def aload_records(
 ) -> AsyncIterator[DocumentRecord]:
     """Async :func:`load_records`, through ``engine.agenerate``; never starts an event loop."""
     pages = aconvert(list(sources), engine=engine, **options.convert_options())
-    async for record in arecords(pages, cast(Mode, options.mode), options.chunker()):
+    mode = cast(Mode, options.mode)
+    async for record in arecords(pages, mode, options.chunker(), pages_delimiter=options.pages_delimiter):
         yield record

@@ -1,26 +1,36 @@
 """Flat, vector-store-safe metadata and deterministic ids, built in one place.
 
 Both adapters call these functions, so LangChain and LlamaIndex carry identical metadata.
-Values are ``str``, ``int``, ``float`` or ``bool``; lists and boxes are JSON strings, listed
-in :data:`HEAVY_KEYS` so LlamaIndex can keep them out of embeddings and LLM prompts.
+Values are ``str``, ``int``, ``float`` or ``bool``; lists and boxes are JSON strings. Only
+:data:`CITATION_KEYS` help an embedding or an LLM prompt; LlamaIndex excludes the rest.
+
+A document is known by its identity (its resolved path, a blob's name, or the content hash
+of an unnamed input); its content hash (``sha256``) is only its version. Ids are UUIDv5 of
+identity + page (+ part), so every vector store accepts them, two files never share one,
+and re-ingesting an edited file overwrites exactly its own records.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Union
 
+from ..sources import UNNAMED_SOURCES
 from ..types import Block, OCRStatus, PageResult
 
 if TYPE_CHECKING:
     from ..chunking import Chunk
 
 __all__ = [
-    "HEAVY_KEYS",
+    "CITATION_KEYS",
+    "HEADER_KEYS",
     "Metadata",
     "chunk_metadata",
+    "document_id",
+    "document_identity",
     "element_metadata",
     "page_metadata",
     "record_id",
@@ -32,8 +42,14 @@ __all__ = [
 Scalar = Union[str, int, float, bool]
 Metadata = dict[str, Scalar]
 
-HEAVY_KEYS = ("bboxes", "bbox", "element_types", "errors", "sha256")
-"""JSON-string or bookkeeping values that help filtering and citing but not embedding."""
+CITATION_KEYS = ("file_name", "page_label", "header_path")
+"""The keys that help retrieval and citation; every other key is bookkeeping (filters, stats)."""
+
+HEADER_KEYS = tuple(f"Header {level}" for level in range(1, 7))
+"""Headings per level, as LangChain's ``MarkdownHeaderTextSplitter`` names them."""
+
+_NAMESPACE = uuid.UUID("6f1d1d2e-3c0b-5b7e-9a51-0d5eeb0c2a16")
+"""Fixed UUIDv5 namespace of every id: changing it would change every id ever stored."""
 
 # worst first: a chunk or a single document reports the worst status among its pages
 _STATUS_ORDER = (OCRStatus.FAILED, OCRStatus.TRUNCATED, OCRStatus.FALLBACK_TEXT, OCRStatus.RETRIED, OCRStatus.OK)
@@ -61,7 +77,7 @@ def page_metadata(page: PageResult) -> Metadata:
     """
     compression: Metadata = dict(page.compression or {})
     return compression | {
-        "source": page.source,
+        "source": document_identity(page),
         "file_name": page.file_name,
         "total_pages": page.total_pages,
         "page": page.page,
@@ -117,20 +133,34 @@ def chunk_metadata(first: Metadata, chunk: Chunk, status: OCRStatus | None) -> M
         element_types=_json(list(chunk.element_types)),
         bboxes=_json([{"page": ref.page, "label": ref.label, "bbox": _box(ref.bbox)} for ref in chunk.bboxes]),
     )
-    for level in range(1, 7):
-        metadata.pop(f"Header {level}", None)
-    metadata.update(chunk.header_fields())
+    metadata.update(dict.fromkeys(HEADER_KEYS, ""), **chunk.header_fields())
     return metadata
 
 
-def record_id(content_hash: str, page: int, *parts: object) -> str:
-    """Deterministic id: a content hash + page (+ element or chunk index).
+def document_identity(page: PageResult) -> str:
+    """What a document is known by: its source, or ``sha256:<hash>`` for an unnamed input.
 
-    The hash is the file's sha256 for loaded documents (re-ingesting the same file gives
-    the same ids, so vector stores upsert instead of duplicating) and the text's for
-    Documents split by the splitters.
+    Unnamed bytes and streams would otherwise all share one name, and so delete or overwrite
+    each other's records; their content hash is a unique, stable name instead.
     """
-    return "-".join([content_hash[:32], str(page), *map(str, parts)])
+    if page.source in UNNAMED_SOURCES and page.sha256:
+        return f"sha256:{page.sha256}"
+    return page.source
+
+
+def document_id(identity: str) -> str:
+    """The id of a whole document: the reference that its chunk and element records point to."""
+    return str(uuid.uuid5(_NAMESPACE, identity))
+
+
+def record_id(identity: str, page: int, *parts: object) -> str:
+    """Deterministic UUID of a record: its document's identity + page (+ element or chunk index).
+
+    The identity is the document's (see :func:`document_identity`), not its content, so an
+    edited file keeps its ids and re-ingesting it overwrites its records; its new content
+    hash shows in metadata ``sha256``.
+    """
+    return str(uuid.uuid5(_NAMESPACE, "\x1f".join([identity, str(page), *map(str, parts)])))
 
 
 def text_hash(text: str) -> str:

@@ -5,7 +5,8 @@ block, ``chunks`` Markdown-structure chunks. The adapters only turn a
 :class:`DocumentRecord` into their framework's ``Document``, so both frameworks get the
 same texts, metadata and ids. No page is dropped: a failed page still gives a record in
 ``page``, ``elements`` and ``chunks`` mode (empty text, ``ocr_status="failed"``), and
-``single`` reports the worst page status.
+``single`` reports the worst page status. Every record of one mode carries the same keys
+(empty values where absent), so schema-fixed stores such as LanceDB take any file's records.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from ..chunking import MarkdownChunker
 from ..errors import ConfigError
 from ..types import OCRStatus, PageResult
 from ._metadata import (
+    HEADER_KEYS,
     Metadata,
     chunk_metadata,
+    document_id,
+    document_identity,
     element_metadata,
     page_metadata,
     record_id,
@@ -30,7 +34,7 @@ from ._metadata import (
     worst_status,
 )
 
-__all__ = ["MODES", "DocumentRecord", "Mode", "arecords", "check_mode", "records", "split_records"]
+__all__ = ["MODES", "PAGE_SEPARATOR", "DocumentRecord", "Mode", "arecords", "check_mode", "records", "split_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,20 +56,34 @@ def check_mode(mode: str) -> Mode:
 
 @dataclass(frozen=True)
 class DocumentRecord:
-    """Text, flat metadata and a deterministic id: what becomes one framework Document."""
+    """Text, flat metadata and a deterministic id: what becomes one framework Document.
+
+    Attributes:
+        id: The record's UUID.
+        text: Its text.
+        metadata: Its flat metadata.
+        ref_id: For a part of a document (a chunk or an element), the id of the whole
+            document, so a framework can delete or replace all of a file's parts at once.
+    """
 
     id: str
     text: str
     metadata: Metadata
+    ref_id: str | None = None
 
 
 def records(
-    pages: Iterable[PageResult], mode: Mode, chunker: MarkdownChunker | None = None
+    pages: Iterable[PageResult],
+    mode: Mode,
+    chunker: MarkdownChunker | None = None,
+    *,
+    pages_delimiter: str = PAGE_SEPARATOR,
 ) -> Iterator[DocumentRecord]:
     """Turn a stream of page results (one or more files, in order) into records, lazily.
 
     ``page`` and ``elements`` records are yielded as soon as their page arrives; chunks as
-    soon as the chunker closes them; ``single`` when its file's last page arrives.
+    soon as the chunker closes them; ``single`` (its pages joined by ``pages_delimiter``)
+    when its file's last page arrives.
     """
     for _, document_pages in itertools.groupby(pages, key=lambda page: (page.source, page.sha256)):
         if mode == "page":
@@ -74,13 +92,17 @@ def records(
             for page in document_pages:
                 yield from element_records(page)
         elif mode == "single":
-            yield single_record(list(document_pages))
+            yield single_record(list(document_pages), pages_delimiter)
         else:
             yield from _chunk_records(document_pages, chunker or MarkdownChunker())
 
 
 async def arecords(
-    pages: AsyncIterable[PageResult], mode: Mode, chunker: MarkdownChunker | None = None
+    pages: AsyncIterable[PageResult],
+    mode: Mode,
+    chunker: MarkdownChunker | None = None,
+    *,
+    pages_delimiter: str = PAGE_SEPARATOR,
 ) -> AsyncIterator[DocumentRecord]:
     """Async :func:`records`.
 
@@ -94,25 +116,25 @@ async def arecords(
                 yield record
             continue
         if document and (page.source, page.sha256) != (document[0].source, document[0].sha256):
-            for record in records(document, mode, chunker):
+            for record in records(document, mode, chunker, pages_delimiter=pages_delimiter):
                 yield record
             document = []
         document.append(page)
-    for record in records(document, mode, chunker):
+    for record in records(document, mode, chunker, pages_delimiter=pages_delimiter):
         yield record
 
 
 def page_record(page: PageResult) -> DocumentRecord:
-    """One page as a record (a file that could not be opened has no hash: its name stands in)."""
-    return DocumentRecord(
-        record_id(page.sha256 or text_hash(page.source), page.page), page.markdown, page_metadata(page)
-    )
+    """One page as a record."""
+    return DocumentRecord(record_id(document_identity(page), page.page), page.markdown, page_metadata(page))
 
 
 def element_records(page: PageResult) -> Iterator[DocumentRecord]:
-    """One record per grounded block; a page without blocks gives its page record instead."""
+    """One record per grounded block; a page without blocks gives one record of the whole page."""
+    identity = document_identity(page)
     if not page.blocks:
-        yield page_record(page)
+        metadata = page_metadata(page) | {"category": "", "element_index": 0, "bbox": ""}
+        yield DocumentRecord(record_id(identity, page.page), page.markdown, metadata, document_id(identity))
         return
     figures = iter(page.figures)
     for index, block in enumerate(page.blocks):
@@ -121,10 +143,15 @@ def element_records(page: PageResult) -> Iterator[DocumentRecord]:
             figure = next(figures, None)
             link = f"![Figure]({figure.name})" if figure else ""
             text = f"{link}\n{text}".strip()
-        yield DocumentRecord(record_id(page.sha256, page.page, "e", index), text, element_metadata(page, block, index))
+        yield DocumentRecord(
+            record_id(identity, page.page, "e", index),
+            text,
+            element_metadata(page, block, index),
+            document_id(identity),
+        )
 
 
-def single_record(pages: list[PageResult]) -> DocumentRecord:
+def single_record(pages: list[PageResult], pages_delimiter: str = PAGE_SEPARATOR) -> DocumentRecord:
     """A whole file as one record: page texts joined, tokens summed, the worst status."""
     first = pages[0]
     metadata = page_metadata(first)
@@ -139,24 +166,26 @@ def single_record(pages: list[PageResult]) -> DocumentRecord:
         errors="[]",
         pages_failed=sum(page.status is OCRStatus.FAILED for page in pages),
     )
-    text = PAGE_SEPARATOR.join(page.markdown for page in pages if page.markdown)
-    return DocumentRecord(record_id(first.sha256, first.page, "doc"), text, metadata)
+    text = pages_delimiter.join(page.markdown for page in pages if page.markdown)
+    return DocumentRecord(record_id(document_identity(first), first.page, "doc"), text, metadata)
 
 
 def split_records(text: str, metadata: Metadata, chunker: MarkdownChunker) -> list[DocumentRecord]:
     """Split one Document's text into chunk records that keep and extend its metadata.
 
     Used by both splitters. The page comes from ``metadata["page"]`` when present, so
-    splitting page Documents gives the same page keys as ``mode="chunks"``.
+    splitting page Documents gives the same page keys as ``mode="chunks"``. A loader's
+    Document (it carries ``sha256``) is known by its ``source``, like ``mode="chunks"``;
+    a foreign one by its text's hash, since foreign loaders may give many Documents one source.
     """
     page = metadata.get("page", 0)
     page = page if isinstance(page, int) and not isinstance(page, bool) else 0
     status = metadata.get("ocr_status")
     known = status if isinstance(status, str) and status in {s.value for s in OCRStatus} else None
-    content = str(metadata.get("sha256") or "") or text_hash(text)
+    identity = str(metadata["source"]) if "sha256" in metadata and "source" in metadata else text_hash(text)
     return [
         DocumentRecord(
-            record_id(content, chunk.page, "c", chunk.index),
+            record_id(identity, chunk.page, "c", chunk.index),
             chunk.text,
             chunk_metadata(metadata, chunk, OCRStatus(known) if known else None),
         )
@@ -165,23 +194,41 @@ def split_records(text: str, metadata: Metadata, chunker: MarkdownChunker) -> li
 
 
 def _chunk_records(pages: Iterable[PageResult], chunker: MarkdownChunker) -> Iterator[DocumentRecord]:
-    """Chunks of one file; a failed page has no text to chunk, so it gives its (empty) page record."""
+    """Chunks of one file; a failed page has no text to chunk, so it gives an empty placeholder."""
     seen: dict[int, tuple[Metadata, OCRStatus]] = {}
     failed: list[DocumentRecord] = []
+    identity = ""
 
     def remember(stream: Iterable[PageResult]) -> Iterator[PageResult]:
+        nonlocal identity
         for page in stream:
+            identity = document_identity(page)
             seen[page.page] = (page_metadata(page), page.status)
             if page.status is OCRStatus.FAILED:
-                failed.append(page_record(page))
+                failed.append(_failed_chunk_record(page))
             yield page
 
     for chunk in chunker.chunk_pages(remember(pages)):
         yield from _drain(failed)
         spanned = [seen[i][1] for i in range(chunk.page, chunk.page_end + 1) if i in seen]
         metadata = chunk_metadata(seen[chunk.page][0], chunk, worst_status(spanned))
-        yield DocumentRecord(record_id(str(metadata["sha256"]), chunk.page, "c", chunk.index), chunk.text, metadata)
+        yield DocumentRecord(
+            record_id(identity, chunk.page, "c", chunk.index), chunk.text, metadata, document_id(identity)
+        )
     yield from _drain(failed)
+
+
+def _failed_chunk_record(page: PageResult) -> DocumentRecord:
+    """A failed page in chunks mode: empty, with every chunk key (``chunk_index`` -1: no chunk)."""
+    identity = document_identity(page)
+    metadata = page_metadata(page) | {
+        "page_end": page.page,
+        "chunk_index": -1,
+        "header_path": "",
+        "token_count": 0,
+        **dict.fromkeys(HEADER_KEYS, ""),
+    }
+    return DocumentRecord(record_id(identity, page.page), "", metadata, document_id(identity))
 
 
 def _drain(pending: list[DocumentRecord]) -> Iterator[DocumentRecord]:

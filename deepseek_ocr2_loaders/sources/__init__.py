@@ -28,7 +28,13 @@ from ._inputs import SUFFIXES, expand_inputs
 from ._pages import parse_page_spec
 from ._pdf import MAX_RENDER_PIXELS, PdfSource
 
+UNNAMED_BYTES = "<bytes>"
+UNNAMED_STREAM = "<stream>"
+UNNAMED_SOURCES = frozenset({UNNAMED_BYTES, UNNAMED_STREAM})
+"""The names of inputs given without one; records name such a document by its content hash."""
+
 __all__ = [
+    "UNNAMED_SOURCES",
     "SUFFIXES",
     "expand_inputs",
     "MAX_RENDER_PIXELS",
@@ -124,9 +130,9 @@ def _read_input(source: SourceInput, *, name: str | None = None) -> tuple[str, P
         return shown, path, None, head
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        shown = name if name is not None else "<bytes>"
+        shown = name if name is not None else UNNAMED_BYTES
     elif hasattr(source, "read"):
-        shown = name if name is not None else "<stream>"
+        shown = name if name is not None else UNNAMED_STREAM
         with os_errors(shown):
             data = source.read()
         if not isinstance(data, (bytes, bytearray, memoryview)):

@@ -46,3 +46,20 @@ def test_both_loaders_carry_the_same_compression_metadata(tmp_path):
     meta = lc[0].metadata
     assert meta["vision_tokens"] == 257 and meta["vision_tokens_full"] == 1121
     assert meta["compression_ratio"] > 1 and isinstance(meta["text_tokens"], int)
+
+
+def test_failed_pages_carry_the_compression_keys_too(tmp_path):
+    pdf = letter_pdf(tmp_path / "report.pdf", pages=1)
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.7 not really")
+    for mode in ("page", "chunks", "elements", "single"):
+        docs = DeepSeekOCR2Loader(
+            [broken, pdf],
+            engine=ScriptedEngine(lambda i, p: "summary"),
+            mode=mode,
+            optical_compression=True,
+            on_error="placeholder",
+            cache=False,
+        ).load()
+        assert docs[0].metadata["ocr_status"] == "failed" and docs[0].metadata["compression_ratio"] == 0.0
+        assert len({frozenset(d.metadata) for d in docs}) == 1, mode

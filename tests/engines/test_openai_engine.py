@@ -321,3 +321,11 @@ def test_a_remote_page_that_is_only_long_is_not_a_loop(real_pdfs):
     with stub([(200, completion(long_table, "length", 8192))]) as server:
         (page,) = convert(real_pdfs / "load_v_error.pdf", engine=OpenAIEngine(server.url, **FAST), pages="1")
     assert server.requests == 1 and page.status is OCRStatus.TRUNCATED and page.finish_reason.value == "length"
+
+
+def test_pickles_to_its_configuration():
+    import pickle
+
+    engine = OpenAIEngine(["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"], "m", api_key="k", max_tokens=5, retries=1)
+    again = pickle.loads(pickle.dumps(engine))
+    assert again._arguments() == engine._arguments() and again.stricter()._arguments() == engine.stricter()._arguments()

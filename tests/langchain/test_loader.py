@@ -72,3 +72,25 @@ def test_splitter_on_foreign_documents_invents_no_pages():
 
     (chunk,) = MarkdownStructureSplitter().split_documents([Document("# A\n\ntext", metadata={"origin": "web"})])
     assert chunk.metadata["origin"] == "web" and chunk.metadata["header_path"] == "A" and "page" not in chunk.metadata
+
+
+def test_pypdfloader_habits(tmp_path, monkeypatch):
+    import pymupdf
+    import pytest
+
+    from deepseek_ocr2_loaders.errors import ConfigError, InputError
+
+    paper = write_paper(tmp_path / "paper.pdf")
+    locked = tmp_path / "locked.pdf"
+    with pymupdf.open(paper) as doc:
+        doc.save(locked, encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="s3cret", owner_pw="owner")
+    assert len(DeepSeekOCR2Loader(locked, "s3cret", engine=paper_engine(), cache=False).load()) == 4
+    monkeypatch.setenv("HOME", str(tmp_path))
+    docs = DeepSeekOCR2Loader("~/paper.pdf", engine=paper_engine(), cache=False).load()
+    assert docs[0].metadata["source"] == str(paper)
+    with pytest.raises(InputError, match="is a URL"):
+        DeepSeekOCR2Loader("https://arxiv.org/pdf/2510.18234", engine=paper_engine())
+    with pytest.raises(ConfigError, match=r"unknown engine option\(s\) \['extract_images'\]"):
+        DeepSeekOCR2Loader(paper, engine=paper_engine(), extract_images=True)
+    single = DeepSeekOCR2Loader(paper, engine=paper_engine(), mode="single", pages_delimiter="\n\f", cache=False).load()
+    assert single[0].page_content.count("\n\f") == 3

@@ -71,3 +71,27 @@ class _Plain(OCREngine):
 
     def generate(self, images, prompt):
         return [EngineOutput(text="A scanned page.") for _ in images]
+
+
+def test_simple_directory_reader_with_two_workers_reads_like_one(tmp_path):
+    from llama_index.core import SimpleDirectoryReader
+
+    write_paper(tmp_path / "a.pdf")
+    write_paper(tmp_path / "b.pdf")
+    reader = DeepSeekOCR2Reader(engine=paper_engine(), mode="chunks", chunk_size=64, cache=False)
+
+    def load(workers):
+        documents = SimpleDirectoryReader(tmp_path, file_extractor={".pdf": reader}).load_data(num_workers=workers)
+        return [(d.id_, d.text, d.metadata) for d in documents]
+
+    one = load(1)
+    assert one and load(2) == one
+
+
+def test_a_pickled_reader_keeps_its_default_engine_options():
+    import pickle
+
+    reader = DeepSeekOCR2Reader(mode="chunks", chunk_size=99, model="some/checkpoint", device="cpu", max_new_tokens=77)
+    again = pickle.loads(pickle.dumps(reader))
+    assert again.model_dump() == reader.model_dump()
+    assert again._engine.options == reader._engine.options and again._engine.options.max_new_tokens == 77

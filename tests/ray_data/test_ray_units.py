@@ -20,6 +20,7 @@ from deepseek_ocr2_loaders.options import RetryPolicy  # noqa: E402
 from deepseek_ocr2_loaders.ray._actor import OCRActor, result_schema  # noqa: E402
 from deepseek_ocr2_loaders.ray._results import read_results  # noqa: E402
 from deepseek_ocr2_loaders.ray._rows import PAGE_COLUMNS, file_rows, list_inputs  # noqa: E402
+from deepseek_ocr2_loaders.sources import expand_inputs  # noqa: E402
 from deepseek_ocr2_loaders.testing import ScriptedEngine  # noqa: E402
 from deepseek_ocr2_loaders.types import PageResult  # noqa: E402
 
@@ -40,6 +41,12 @@ def test_list_inputs_expands_folders_and_globs_and_keeps_missing_paths(tmp_path:
     assert list_inputs([a, tmp_path / "gone.pdf"]) == [str(a), str(tmp_path / "gone.pdf")]
     with pytest.raises(InputError, match="matches no file"):
         list_inputs(str(tmp_path / "*.tiff"))
+
+
+def test_list_inputs_names_files_like_the_loaders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = _pdf(tmp_path / "a.pdf", 1)
+    monkeypatch.chdir(tmp_path)
+    assert list_inputs("a.pdf") == list_inputs("*.pdf") == [str(a)] == [str(p) for p in expand_inputs("a.pdf")]
 
 
 def test_file_rows_one_row_per_page_and_an_error_row_per_unreadable_page(

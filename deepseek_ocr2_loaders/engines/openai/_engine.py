@@ -9,6 +9,7 @@ server's batching.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -142,18 +143,7 @@ class OpenAIEngine(OCREngine):
             key = "custom_params" if self.server == "sglang" else "vllm_xargs"
             guard = dict(self._request_fields()[key])
             guard["window_size"] = 2 * int(guard["window_size"])
-            self._stricter = OpenAIEngine(
-                list(self.base_urls),
-                self.model,
-                api_key=self._headers.get("Authorization", "").removeprefix("Bearer ") or None,
-                max_concurrency=self.max_concurrency,
-                timeout=self.timeout,
-                retries=self.retries,
-                backoff=self.backoff,
-                max_tokens=self.max_tokens,
-                extra_body={**self.extra_body, key: guard},
-                server=self.server,
-            )
+            self._stricter = OpenAIEngine(**{**self._arguments(), "extra_body": {**self.extra_body, key: guard}})
         return self._stricter
 
     def _request_fields(self) -> dict[str, Any]:
@@ -163,6 +153,25 @@ class OpenAIEngine(OCREngine):
         )
         del body["messages"]
         return body
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle to the configuration, not the connections: a worker process opens its own."""
+        return (functools.partial(OpenAIEngine, **self._arguments()), ())
+
+    def _arguments(self) -> dict[str, Any]:
+        """The constructor arguments this engine was built with."""
+        return {
+            "base_url": list(self.base_urls),
+            "model": self.model,
+            "api_key": self._headers.get("Authorization", "").removeprefix("Bearer ") or None,
+            "max_concurrency": self.max_concurrency,
+            "timeout": self.timeout,
+            "retries": self.retries,
+            "backoff": self.backoff,
+            "max_tokens": self.max_tokens,
+            "extra_body": self.extra_body,
+            "server": self.server,
+        }
 
     def __repr__(self) -> str:
         return f"OpenAIEngine({list(self.base_urls)!r}, model={self.model!r})"

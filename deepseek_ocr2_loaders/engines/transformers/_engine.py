@@ -176,6 +176,10 @@ class TransformersEngine(OCREngine):
         values = asdict(options)
         return cls(values.pop("model"), **values)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle to the options, not the loaded model: a worker process loads its own on first use."""
+        return (TransformersEngine.from_options, (self.options,))
+
     @property
     def name(self) -> str:
         """The model id or folder name, as recorded in page metadata."""
