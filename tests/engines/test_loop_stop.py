@@ -33,7 +33,7 @@ class ScriptedHead(torch.nn.Module):
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         token = self.script[self.calls] if self.calls < len(self.script) else self.eos
         self.calls += 1
-        logits = torch.zeros(*hidden.shape[:-1], self.vocab, dtype=hidden.dtype)
+        logits = torch.zeros(*hidden.shape[:-1], self.vocab, dtype=hidden.dtype, device=hidden.device)
         logits[..., self.fallback] = 5.0
         logits[..., token] = 10.0
         return logits
