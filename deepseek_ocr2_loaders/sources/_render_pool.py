@@ -106,12 +106,16 @@ class _Worker:
         self.ready, self.key, self.slot = False, -1, None
         self.deadline = time.monotonic() + START_TIMEOUT
         self._events = events
-        threading.Thread(target=self._read, name="ocr-render-reader", daemon=True).start()
+        self._reader = threading.Thread(target=self._read, name="ocr-render-reader", daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None  # noqa: S101 - Popen(stdout=PIPE) sets it
-        while (message := receive(self.proc.stdout)) is not None:
-            self._events.put((self, message))
+        try:
+            while (message := receive(self.proc.stdout)) is not None:
+                self._events.put((self, message))
+        except (OSError, ValueError):  # the pipe broke or was closed under us: the worker is gone
+            pass
         self._events.put((self, None))
 
     def submit(self, slot: _Slot, timeout: float) -> None:
@@ -126,12 +130,15 @@ class _Worker:
     def kill(self) -> int:
         """Stop the process now; its exit status."""
         self.proc.kill()
+        status = self.proc.wait()
+        if self._reader is not threading.current_thread():
+            self._reader.join(timeout=5)  # the pipe is at EOF now: the reader ends at once
         for pipe in (self.proc.stdin, self.proc.stdout):
             try:
                 pipe.close()  # type: ignore[union-attr]
             except OSError:
                 pass
-        return self.proc.wait()
+        return status
 
 
 class RenderPool:

@@ -141,7 +141,9 @@ def _stale(
     """
     rows = tokens.shape[0]
     if tokens.shape[1] < window:
-        return torch.zeros(rows, dtype=torch.bool, device=tokens.device), torch.zeros(rows, dtype=torch.long, device=tokens.device)
+        return torch.zeros(rows, dtype=torch.bool, device=tokens.device), torch.zeros(
+            rows, dtype=torch.long, device=tokens.device
+        )
     grams = tokens[:, -window:].unfold(1, 4, 1).to(torch.int64)
     mixed = ((grams[..., 0] * 1_000_003 + grams[..., 1]) * 1_000_003 + grams[..., 2]) * 1_000_003 + grams[..., 3]
     ordered = mixed.sort(dim=1).values
