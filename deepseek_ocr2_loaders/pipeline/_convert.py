@@ -4,7 +4,9 @@ The driver is a loop over pure steps: open each source, render its pages lazily 
 processes (:class:`~deepseek_ocr2_loaders.sources._render_pool.RenderPool`), group pages
 (across documents) into engine batches, and hand each batch to
 :func:`~deepseek_ocr2_loaders.pipeline._batch.process_batch` (cache, engine, retries, results).
-At most one batch of rendered pages is held in memory. A page is never dropped: a page
+A streaming engine is handed the next batch while it reads this one (:mod:`._inflight`):
+two batches of rendered pages in the engine, one more rendered ahead; other engines get one
+batch at a time. A page is never dropped: a page
 that fails to render or to be read is yielded with ``status=failed`` and its errors, and
 pages already rendered are delivered before a later file's error is raised.
 """

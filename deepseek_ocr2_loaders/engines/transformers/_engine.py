@@ -3,8 +3,9 @@
 Uses transformers' native ``DeepseekOcr2ForConditionalGeneration`` and
 ``DeepseekOcr2Processor``: no ``trust_remote_code``. Options are a
 :class:`~deepseek_ocr2_loaders.options.TransformersOptions`; the model is shared through
-:mod:`._registry`; pages decode through the slot decoder (:mod:`._slots`) or
-``model.generate`` (:mod:`._generate`).
+:mod:`._registry`; pages decode through the slot decoder (:mod:`._slots`), run by the
+scheduler all engines of the same options share (:mod:`._scheduler`), or through
+``model.generate`` call by call (:mod:`._generate`).
 """
 
 from __future__ import annotations
