@@ -73,6 +73,7 @@ class Scheduler:
         self._closed = False
         self._decoder: SlotDecoder | None = None
         self._wanted = 0
+        self._outgrown = False  # pages queued behind a decoder too small for them
         self._rooms: dict[str, int] = {}
         self._pool = ThreadPoolExecutor(min(8, os.cpu_count() or 1), thread_name_prefix="ocr-preprocess")
         self._thread = threading.Thread(target=self._work, name="ocr-scheduler", daemon=True)
@@ -163,6 +164,9 @@ class Scheduler:
         """The decoder for the queue: slots for the pages waiting (powers of two up to max_batch_size).
 
         It only grows, and is rebuilt when a waiting prompt needs more room than it reserved.
+        Once pages have queued behind a running decoder it was too small for (concurrent
+        callers), it grows to ``max_batch_size`` at once, so callers arriving one by one
+        cost one drain, not one per doubling.
         """
         from ._kv_cache import fit_slots
 
@@ -171,6 +175,8 @@ class Scheduler:
             backlog = len(self._waiting)
             room = max(request.room for request in self._waiting)
         wanted = min(engine.batch_size, 1 << max(backlog - 1, 0).bit_length())
+        if self._outgrown:
+            wanted = engine.batch_size
         current = self._decoder
         if current is not None and wanted <= self._wanted and room <= current.prompt_room:
             return current
@@ -227,7 +233,7 @@ class _Intake:
                 if request.future.set_running_or_notify_cancel():  # a cancelled page is dropped here
                     taken.append(request)
             if waiting and scheduler._wanted < scheduler.engine.batch_size:
-                self.draining = True
+                self.draining = scheduler._outgrown = True
             scheduler._encode_ahead()
         prompts: list[PagePrompt] = []
         batch = scheduler.engine.vision_batch_size
