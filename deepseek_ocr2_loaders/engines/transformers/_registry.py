@@ -139,7 +139,7 @@ def load_model(
         source = str(local)
     elif source.startswith((".", "/", "~")):
         raise ModelLoadError(
-            f"model folder {str(local)!r} not found: check the path, or pass a hub id such as {DEFAULT_MODEL}",
+            f"model folder not found: check the path, or pass a hub id such as {DEFAULT_MODEL}",
             source=model_id,
         )
     else:
