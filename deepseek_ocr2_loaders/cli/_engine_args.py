@@ -46,10 +46,15 @@ def engine_options(args: argparse.Namespace) -> TransformersOptions:
 
 
 def in_flag_words(message: str) -> str:
-    """An option's message as the CLI user knows it: ``max_batch_size must...`` -> ``--batch-size must...``."""
+    """An option's message as the CLI user knows it: ``max_batch_size must...`` -> ``--batch-size must...``.
+
+    Also ``use device='cpu'`` -> ``use --device 'cpu'``: the advice names the flag too.
+    """
     for _, item in _flagged():
+        flag = item.metadata["flag"]
         if message.startswith(f"{item.name} "):
-            return item.metadata["flag"] + message[len(item.name) :]
+            message = flag + message[len(item.name) :]
+        message = message.replace(f" {item.name}=", f" {flag} ")
     return message
 
 
