@@ -121,6 +121,17 @@ def test_hub_id_without_network_fails_fast_with_the_local_path_advice():
     assert time.monotonic() - started < 5  # one reachability check, not every retry of every file
 
 
+def test_hf_hub_offline_reads_the_cache_only_and_never_asks_the_hub(monkeypatch):
+    from huggingface_hub import constants
+
+    from deepseek_ocr2_loaders.engines.transformers import _registry
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(_registry, "hub_unreachable", lambda: pytest.fail("HF_HUB_OFFLINE=1 must not ask the hub"))
+    with pytest.raises(ModelLoadError, match="hf download"):
+        TransformersEngine("deepseek-community/DeepSeek-OCR-2-does-not-exist").generate([page(100, 100)], MARKDOWN)
+
+
 def test_a_checkpoint_of_another_model_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
     with pytest.raises(ModelLoadError, match="not DeepSeek-OCR-2"):
