@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import socket
 import threading
 from collections.abc import Callable
@@ -86,8 +87,12 @@ def hub_unreachable() -> OSError | None:
 
     Without this, every file transformers asks for is retried with backoff, so a machine
     without network waits half a minute for the advice. One TCP connection answers in seconds.
+    Behind an HTTPS proxy a direct connection proves nothing, so the hub is assumed reachable.
     """
     from huggingface_hub import constants
+
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
 
     url = constants.ENDPOINT.split("://", 1)[-1].split("/", 1)[0]
     host, _, port = url.partition(":")
