@@ -165,7 +165,7 @@ class PageResult:
             "height": self.height,
             "unit": self.unit,
             "status": self.status.value,
-            "finish_reason": None if self.finish_reason is None else self.finish_reason.value,
+            "finish_reason": "" if self.finish_reason is None else self.finish_reason.value,  # as the loaders
             "vision_tokens": self.vision_tokens,
             "output_tokens": self.output_tokens,
             "model": self.model,

@@ -15,7 +15,7 @@ from ..options import TransformersOptions
 if TYPE_CHECKING:
     from ..engines.transformers import TransformersEngine
 
-__all__ = ["add_engine_arguments", "engine_options", "transformers_engine"]
+__all__ = ["add_engine_arguments", "engine_options", "in_flag_words", "transformers_engine"]
 
 _TYPES = {"int": int, "int | None": int}
 
@@ -43,6 +43,19 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
 def engine_options(args: argparse.Namespace) -> TransformersOptions:
     """The checked engine options the flags describe (a bad value is a ``ConfigError``)."""
     return TransformersOptions(**{item.name: getattr(args, dest) for dest, item in _flagged()})
+
+
+def in_flag_words(message: str) -> str:
+    """An option's message as the CLI user knows it: ``max_batch_size must...`` -> ``--batch-size must...``.
+
+    Also ``use device='cpu'`` -> ``use --device 'cpu'``: the advice names the flag too.
+    """
+    for _, item in _flagged():
+        flag = item.metadata["flag"]
+        if message.startswith(f"{item.name} "):
+            message = flag + message[len(item.name) :]
+        message = message.replace(f" {item.name}=", f" {flag} ")
+    return message
 
 
 def transformers_engine(args: argparse.Namespace) -> TransformersEngine:

@@ -1,43 +1,48 @@
-"""``deepseek-ocr2 convert INPUT... -o OUTDIR``: Markdown and JSONL per document.
+"""``deepseek-ocr2``: the parser, and the one place where a failure becomes one line and an exit code.
 
-Only this module configures logging and progress bars; the library never does.
+Exit codes: 0 done, 1 some input, page or the model failed, 2 a usage error (a bad flag
+value, an output folder that cannot be made), 130 Ctrl-C. No traceback reaches the user:
+every error this package raises is one line naming the flag or file and the fix. Only this
+package's CLI configures logging, progress bars and transformers' verbosity; the library never does.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
-import json
 import logging
-import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from .._version import __version__
 from ..engines._base import OCREngine
-from ..errors import DeepSeekOCR2Error, InputError
+from ..errors import ConfigError, DeepSeekOCR2Error, ModelLoadError
 from ..model import DEFAULT_DPI, DEFAULT_PROMPT
 from ..model._prompts import PROMPTS
 from ..options import ON_ERROR, RenderPolicy
-from ..pipeline._convert import convert
-from ..sources import expand_inputs
-from ..types import PageResult
-from ._engine_args import add_engine_arguments, transformers_engine
+from ._convert import run_convert
+from ._engine_args import add_engine_arguments, in_flag_words, transformers_engine
 from ._ray_cmd import add_ray_parser, run_ray
 from ._serve import add_serve_parser, run_serve
 
 __all__ = ["main"]
 
-logger = logging.getLogger("deepseek_ocr2_loaders.cli")
+USAGE, FAILED, INTERRUPTED = 2, 1, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (its default prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``deepseek-ocr2``."""
-    parser = argparse.ArgumentParser(
-        prog="deepseek-ocr2", description="Turn PDFs and images into Markdown with DeepSeek-OCR-2."
-    )
+    parser = _Parser(prog="deepseek-ocr2", description="Turn PDFs and images into Markdown with DeepSeek-OCR-2.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
@@ -45,9 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="convert PDFs and images to Markdown (OUTDIR/<name>.md) and page records (OUTDIR/<name>.jsonl)",
     )
     run.add_argument("inputs", nargs="+", metavar="INPUT", help="PDF or image files, or folders of them")
-    run.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR", help="output folder")
+    run.add_argument(
+        "-o", "--output", required=True, type=Path, metavar="OUTDIR", help="output folder (mirrors the input tree)"
+    )
     add_engine_arguments(run)
-    run.add_argument("--pages", help="1-based pages and ranges, e.g. 1-3,7 (default: all)")
+    run.add_argument("--pages", help="1-based pages and ranges of each document, e.g. 1-3,7 (default: all)")
     run.add_argument("--dpi", type=int, default=DEFAULT_DPI, help=f"PDF render resolution (default: {DEFAULT_DPI})")
     run.add_argument(
         "--prompt",
@@ -73,151 +80,78 @@ def build_parser() -> argparse.ArgumentParser:
     cache = run.add_mutually_exclusive_group()
     cache.add_argument("--cache", type=Path, metavar="FILE", help="page cache SQLite file (default: user cache folder)")
     cache.add_argument("--no-cache", action="store_true", help="do not read or write the page cache")
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
+    run.add_argument(
+        "--progress-every",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="when stderr is not a terminal, print a progress line this often (default: 30)",
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="errors only: no progress, no transformers output")
     add_serve_parser(commands)
     add_ray_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, *, engine: OCREngine | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 1 some input or the model failed)."""
+    """Run the CLI; returns the exit status (0 ok, 1 failed, 2 usage error, 130 interrupted)."""
     args = build_parser().parse_args(argv)
-    if args.command == "serve":
-        return run_serve(args, engine=engine)
-    if args.command == "ray":
-        return run_ray(args)
-    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(levelname)s %(message)s")
-    files: list[Path] = []
-    failed: list[str] = []
-    for item in args.inputs:
-        try:
-            files.extend(expand_inputs(item))
-        except InputError as exc:
-            failed.append(f"{item}: {exc.message}")
-    if not files:
-        print(f"error: no PDF or image files found in {', '.join(args.inputs)}", file=sys.stderr)
-        return 1
-    if engine is None:
-        engine = transformers_engine(args)
-    args.output.mkdir(parents=True, exist_ok=True)
-    stems: set[str] = set()
-    cache: bool | Path = False if args.no_cache else (args.cache or True)
-    workers = {} if args.render_workers is None else {"workers": args.render_workers}
-    stopped: list[InputError] = []
+    quiet = getattr(args, "quiet", False)
     try:
-        render = RenderPolicy(page_timeout=args.page_timeout, **workers)
-        pages = convert(  # one run over every file: pages share batches and render workers
-            files,
-            engine=engine,
-            prompt=args.prompt,
-            pages=args.pages,
-            dpi=args.dpi,
-            password=args.password,
-            cache=cache,
-            on_error="raise" if args.on_error == "raise" else "placeholder",
-            render=render,
-        )
-        with engine, _Bar(args.quiet) as bar, contextlib.closing(pages):
-            by_name = {str(path): path for path in files}
-            for _, document in itertools.groupby(_until_input_error(pages, stopped), key=_DocumentStarts()):
-                first = next(document)
-                path = by_name.get(first.source, Path(first.source))
-                if first.total_pages == 0:  # the placeholder of a file that could not be opened
-                    failed.append(f"{path}: {first.errors[0].message}")
-                    if args.on_error == "skip":
-                        continue
-                stem = _unique_stem(path, stems)
-                pages_of_it = itertools.chain([first], document)  # noqa: B031 - the group is read once, here
-                bad = _write_document(pages_of_it, args.output, stem, bar)
-                if bad and first.total_pages:
-                    failed.append(f"{path}: {bad} page(s) failed (see {stem}.jsonl)")
+        with _quiet_transformers(quiet and engine is None):
+            if args.command == "serve":
+                return run_serve(args, engine=engine)
+            if args.command == "ray":
+                return run_ray(args)
+            _configure_logging(quiet)
+            return run_convert(args, engine if engine is not None else transformers_engine(args))
+    except ConfigError as exc:
+        print(f"error: {in_flag_words(exc.message)}", file=sys.stderr)
+        return USAGE
+    except ModelLoadError as exc:
+        print(f"error: --model {exc.source}: {exc.message}", file=sys.stderr)
+        return FAILED
     except DeepSeekOCR2Error as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
-    failed.extend(f"{exc.source}: {exc.message}" for exc in stopped)  # --on-error raise: the file it stopped at
-    if failed:
-        print(f"{len(failed)} input(s) had problems:", file=sys.stderr)
-        for line in failed:
-            print(f"  {line}", file=sys.stderr)
-        return 1
-    return 0
+        return FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
-def _until_input_error(pages: Iterator[PageResult], stopped: list[InputError]) -> Iterator[PageResult]:
-    """The pages, ending at an input error (kept in ``stopped``); pages before it all come through."""
+class _ListedInSummary(logging.Filter):
+    """Drops the pipeline's per-file error lines: the summary at the end lists each problem once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "deepseek_ocr2_loaders.pipeline._convert" and record.levelno >= logging.ERROR)
+
+
+def _configure_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.ERROR if quiet else logging.WARNING, format="%(levelname)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _ListedInSummary) for f in handler.filters):
+            handler.addFilter(_ListedInSummary())
+
+
+@contextlib.contextmanager
+def _quiet_transformers(quiet: bool) -> Iterator[None]:
+    """Under ``-q``: transformers' and the hub's progress bars and warnings off, restored after."""
+    if not quiet:
+        yield
+        return
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), are_progress_bars_disabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    disable_progress_bars()
     try:
-        yield from pages
-    except InputError as exc:
-        stopped.append(exc)
-
-
-class _DocumentStarts:
-    """``groupby`` key: a new number whenever a page starts another document (source changes or page repeats)."""
-
-    def __init__(self) -> None:
-        self.number, self.last = 0, None
-
-    def __call__(self, page: PageResult) -> int:
-        last, self.last = self.last, page
-        if last is not None and (page.source != last.source or page.page <= last.page):
-            self.number += 1
-        return self.number
-
-
-def _unique_stem(path: Path, taken: set[str]) -> str:
-    """A file-name-safe stem that cannot escape OUTDIR and does not clash with another input's."""
-    base = re.sub(r"[^\w.-]+", "_", path.stem).strip("._") or "document"
-    stem, n = base, 1
-    while stem in taken:
-        n += 1
-        stem = f"{base}-{n}"
-    taken.add(stem)
-    return stem
-
-
-def _write_document(pages: Iterable[PageResult], outdir: Path, stem: str, bar: _Bar) -> int:
-    """Write ``<stem>.md``, ``<stem>.jsonl`` and ``<stem>_figures/``; return the count of failed pages."""
-    figures_dir = outdir / f"{stem}_figures"
-    failed = 0
-    with (
-        (outdir / f"{stem}.md").open("w", encoding="utf-8") as md,
-        (outdir / f"{stem}.jsonl").open("w", encoding="utf-8") as jsonl,
-    ):
-        for number, page in enumerate(pages):
-            markdown = page.markdown
-            for figure in page.figures:
-                figures_dir.mkdir(exist_ok=True)
-                figure.image.save(figures_dir / figure.name)
-                markdown = markdown.replace(f"]({figure.name})", f"]({figures_dir.name}/{figure.name})")
-            if number:
-                md.write("\n\n---\n\n")
-            md.write(f"<!-- page {page.page_number} (label {page.page_label}), status {page.status.value} -->\n\n")
-            md.write(markdown.rstrip() + "\n")
-            record = page.to_dict()
-            record["figures"] = [dict(f, path=f"{figures_dir.name}/{f['name']}") for f in record["figures"]]
-            jsonl.write(json.dumps(record, ensure_ascii=False) + "\n")
-            failed += page.status.value == "failed"
-            bar.update(1)
-    return failed
-
-
-class _Bar:
-    """A tqdm bar on a terminal; nothing otherwise."""
-
-    def __init__(self, quiet: bool) -> None:
-        self._bar = None
-        if not quiet and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self._bar = tqdm(unit="page", desc="OCR")
-
-    def update(self, n: int) -> None:
-        if self._bar is not None:
-            self._bar.update(n)
-
-    def __enter__(self) -> _Bar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+        if not bars:
+            enable_progress_bars()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..engines._base import OCREngine
-from ..errors import DeepSeekOCR2Error
+from ..errors import ConfigError, DeepSeekOCR2Error
 from ..model import DEFAULT_DPI, DEFAULT_MODEL, DEFAULT_PROMPT, MAX_NEW_TOKENS
 from ..model._prompts import PROMPTS
 from ..options import TransformersOptions
@@ -73,18 +73,25 @@ def engine_factory_from_args(args: argparse.Namespace) -> Callable[[], OCREngine
     return functools.partial(TransformersEngine.from_options, options)
 
 
+_LIBRARY_WORDS = {"num_gpus_per_actor=": "--gpus-per-actor ", "concurrency": "--actors", "batch_size": "--batch-size"}
+
+
 def run_ray(args: argparse.Namespace) -> int:
-    """Run the job and print its summary; returns 1 when a page failed or the job could not start."""
+    """Run the job and print its summary; 1 when a page failed or the job could not start, 2 for a bad flag.
+
+    Ray starts with its own logs kept in its session folder, not on the terminal: what the
+    user sees is this command's lines (Ray Data's progress bars stay).
+    """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         import ray
 
         from ..ray import run_ray_pipeline
     except ImportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}; install the ray extra: pip install -e '.[ray]'", file=sys.stderr)
         return 1
-    if args.address and not ray.is_initialized():
-        ray.init(address=args.address)
+    if not ray.is_initialized():
+        ray.init(address=args.address, logging_level=logging.ERROR, log_to_driver=False, include_dashboard=False)
     gpus = args.gpus_per_actor if args.gpus_per_actor is not None else (0.0 if args.server else 1.0)
     try:
         summary = run_ray_pipeline(
@@ -101,6 +108,12 @@ def run_ray(args: argparse.Namespace) -> int:
             format=args.format,
             password=args.password,
         )
+    except ConfigError as exc:
+        message = exc.message
+        for library, flag in _LIBRARY_WORDS.items():
+            message = message.replace(library, flag)
+        print(f"error: {message}", file=sys.stderr)
+        return 2
     except DeepSeekOCR2Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -11,7 +11,7 @@ import logging
 import sys
 
 from ..engines._base import OCREngine
-from ..errors import DeepSeekOCR2Error
+from ..errors import ConfigError, DeepSeekOCR2Error
 from ..model._prompts import PROMPTS
 from ._engine_args import add_engine_arguments, transformers_engine
 
@@ -56,6 +56,8 @@ def run_serve(args: argparse.Namespace, *, engine: OCREngine | None = None) -> i
     try:
         if engine is None:
             engine = transformers_engine(args)
+    except ConfigError:
+        raise  # main() names the flag and exits 2
     except DeepSeekOCR2Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -24,12 +24,13 @@ from ..types import ErrorRecord, PageResult
 if TYPE_CHECKING:
     import pyarrow
 
-__all__ = ["RESULT_COLUMNS", "OCRActor", "result_row", "result_schema"]
+__all__ = ["JSON_COLUMNS", "RESULT_COLUMNS", "OCRActor", "result_row", "result_schema"]
 
 RESULT_COLUMNS: dict[str, str] = {
     "source": "string",
     "file_name": "string",
     "sha256": "string",
+    "compression": "string",
     "page": "int64",
     "page_number": "int64",
     "page_label": "string",
@@ -49,13 +50,14 @@ RESULT_COLUMNS: dict[str, str] = {
     "errors": "string",
     "raw": "string",
 }
-"""The written columns: ``PageResult.to_dict()``, with lists as JSON strings.
+"""The columns between the actors and the writers: ``PageResult.to_dict()``, nested values as JSON strings.
 
 A fixed schema keeps every output file alike (an all-failed batch would otherwise give
-null-typed columns that Parquet readers refuse to merge with the others).
+null-typed columns that Parquet readers refuse to merge with the others). Parquet keeps
+the strings; JSONL is written with them decoded, as the CLI writes it.
 """
 
-_JSON_COLUMNS = ("blocks", "figures", "errors")
+JSON_COLUMNS = ("compression", "blocks", "figures", "errors")
 
 
 def result_schema() -> pyarrow.Schema:
@@ -66,9 +68,9 @@ def result_schema() -> pyarrow.Schema:
 
 
 def result_row(page: PageResult) -> dict[str, Any]:
-    """One written record: ``page.to_dict()`` (figure images are not kept), lists as JSON strings."""
+    """One result row: ``page.to_dict()`` (figure images are not kept), nested values as JSON strings."""
     row = page.to_dict()
-    for key in _JSON_COLUMNS:
+    for key in JSON_COLUMNS:
         row[key] = json.dumps(row[key], ensure_ascii=False)
     return {name: row[name] for name in RESULT_COLUMNS}
 

@@ -28,6 +28,7 @@ from ..options import RetryPolicy
 from ._actor import OCRActor
 from ._results import read_results
 from ._rows import file_rows, list_inputs
+from ._writers import check_gpus, write_jsonl
 
 __all__ = ["EngineFactory", "RayRunSummary", "run_ray_pipeline"]
 
@@ -94,7 +95,7 @@ def run_ray_pipeline(
         pages: Page selection for every file (``"1-3,7"`` or 0-based indices).
         dpi: PDF render resolution.
         prompt: A preset or a custom instruction.
-        format: ``jsonl`` (``write_json``, one JSON object per line) or ``parquet``.
+        format: ``jsonl`` (``part-NNNNN.jsonl``, the CLI's records) or ``parquet`` (nested values as JSON strings).
         password: Password of encrypted PDFs.
         retry: What to do with looping pages (default as in :func:`convert`).
 
@@ -102,7 +103,8 @@ def run_ray_pipeline(
         A :class:`RayRunSummary` counted from the written files.
 
     Raises:
-        ConfigError: An option is out of bounds, or ``output`` holds files already.
+        ConfigError: An option is out of bounds, ``output`` holds files already, or the cluster
+            has fewer GPUs than ``num_gpus_per_actor`` (checked before any work starts).
         InputError: A folder holds no PDF or image, or a glob matches nothing.
     """
     import ray.data
@@ -117,6 +119,7 @@ def run_ray_pipeline(
     if folder.exists() and any(folder.iterdir()):
         raise ConfigError(f"the output folder {folder} is not empty; results of two runs would mix")
     files = list_inputs(inputs)
+    check_gpus(num_gpus_per_actor)
     started = time.monotonic()
     paths = ray.data.from_items([{"path": path} for path in files], override_num_blocks=len(files))
     rendered = paths.flat_map(partial(file_rows, pages=pages, dpi=dpi, password=password))
@@ -130,7 +133,7 @@ def run_ray_pipeline(
         batch_format="pyarrow",
     )
     if format == "jsonl":
-        results.write_json(str(folder.resolve()), force_ascii=False)
+        write_jsonl(results, folder)
     else:
         results.write_parquet(str(folder.resolve()))
     statuses = [row["status"] for row in read_results(folder)]

@@ -16,10 +16,9 @@ from typing import Any
 from ..errors import InputError
 from ..records._modes import DocumentRecord, Mode, check_mode, records
 from ..types import PageResult
+from ._actor import JSON_COLUMNS
 
 __all__ = ["read_results", "records_from_results", "result_files"]
-
-_JSON_COLUMNS = ("blocks", "figures", "errors")
 
 
 def result_files(output: str | os.PathLike[str]) -> list[Path]:
@@ -37,7 +36,7 @@ def read_results(output: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """
     for path in result_files(output):
         for row in _rows(path):
-            for key in _JSON_COLUMNS:
+            for key in JSON_COLUMNS:
                 if isinstance(row.get(key), str):
                     row[key] = json.loads(row[key])
             yield row

@@ -98,4 +98,5 @@ def _check_indices(spec: Iterable[int], total: int, source: str | None) -> list[
 
 def _error(spec: object, total: int, why: str, source: str | None) -> PageRangeError:
     shown = repr(spec) if isinstance(spec, str) else reprlib.repr(spec)
-    return PageRangeError(f"invalid page selection {shown}: {why}; the document has {total} pages", source=source)
+    pages = "1 page" if total == 1 else f"{total} pages"
+    return PageRangeError(f"invalid page selection {shown}: {why}; the document has {pages}", source=source)

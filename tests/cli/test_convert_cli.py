@@ -66,7 +66,7 @@ def test_a_folder_with_a_bad_file_keeps_the_good_ones_and_exits_non_zero(tmp_pat
     assert len((out / "good.jsonl").read_text().splitlines()) == 1
     assert len((out / "scan.jsonl").read_text().splitlines()) == 1
     error = capsys.readouterr().err
-    assert "1 input(s) had problems" in error and "broken.pdf" in error
+    assert "1 input had problems" in error and "broken.pdf" in error
 
 
 @pytest.mark.compat

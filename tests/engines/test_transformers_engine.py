@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -101,20 +102,34 @@ def test_engines_of_one_model_share_it_and_the_last_close_frees_it(tiny_checkpoi
     second.close()  # twice is fine
 
 
-def test_missing_local_folder_says_how_to_point_at_a_copy(tmp_path):
+def test_missing_local_folder_says_it_is_not_found(tmp_path):
     engine = TransformersEngine(str(tmp_path / "nowhere"))
     with pytest.raises(ModelLoadError) as info:
         engine.generate([page(100, 100)], MARKDOWN)
     message = str(info.value)
-    assert "nowhere" in message and "--model" in message and "hf download" in message
+    assert "nowhere" in message and "not found" in message
+    assert "hf download" not in message  # a mistyped path is not a network problem
 
 
 def test_hub_id_without_network_fails_fast_with_the_local_path_advice():
+    started = time.monotonic()
     engine = TransformersEngine("deepseek-community/DeepSeek-OCR-2-does-not-exist")
     with pytest.raises(ModelLoadError) as info:
         engine.generate([page(100, 100)], MARKDOWN)
     assert "TransformersEngine(model='./DeepSeek-OCR-2')" in str(info.value)
     assert info.value.__cause__ is not None
+    assert time.monotonic() - started < 5  # one reachability check, not every retry of every file
+
+
+def test_hf_hub_offline_reads_the_cache_only_and_never_asks_the_hub(monkeypatch):
+    from huggingface_hub import constants
+
+    from deepseek_ocr2_loaders.engines.transformers import _registry
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(_registry, "hub_unreachable", lambda: pytest.fail("HF_HUB_OFFLINE=1 must not ask the hub"))
+    with pytest.raises(ModelLoadError, match="hf download"):
+        TransformersEngine("deepseek-community/DeepSeek-OCR-2-does-not-exist").generate([page(100, 100)], MARKDOWN)
 
 
 def test_a_checkpoint_of_another_model_is_refused(tmp_path):

@@ -109,11 +109,18 @@ def test_every_page_arrives_once_and_matches_convert(
     assert broken["errors"][0]["category"] == "CorruptInputError"
     assert (summary.files, summary.pages, summary.failed) == (5, 11, 1)
 
-    direct = convert(sorted(folder.glob("doc*.pdf")), engine=scripted_engine(), cache=False)
-    want = [(r.id, r.text, r.metadata) for r in records(direct, "page")]
+    direct_pages = list(convert(sorted(folder.glob("doc*.pdf")), engine=scripted_engine(), cache=False))
+    want = [(r.id, r.text, r.metadata) for r in records(direct_pages, "page")]
     got = [(r.id, r.text, r.metadata) for r in records_from_results(tmp_path / "out")]
     got = [item for item in got if item[2]["file_name"] != "broken.pdf"]
     assert got == want
+    # one record format for every writer: the CLI's JSONL lines, nested values as objects
+    out = sorted((tmp_path / "out").iterdir())
+    lines = [json.loads(line) for path in out for line in path.read_text().splitlines()]
+    assert {path.suffix for path in (tmp_path / "out").iterdir()} == {".jsonl"}
+    by_page = {(line["file_name"], line["page"]): line for line in lines}
+    for page in direct_pages:
+        assert by_page[page.file_name, page.page] == page.to_dict()
 
     from deepseek_ocr2_loaders.langchain import DeepSeekOCR2Loader
     from deepseek_ocr2_loaders.langchain import load_ray_results as langchain_results

@@ -8,7 +8,10 @@ bit-for-bit the official preprocessing (the torchvision backend differs on tall 
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from ...errors import ModelLoadError
 from ...model import DEFAULT_MODEL
 from ._sam_attention import patch_sam_attention
 
-__all__ = ["IMAGE_BACKEND", "LoadedModel", "acquire", "load_help", "load_model", "release"]
+__all__ = ["IMAGE_BACKEND", "LoadedModel", "acquire", "hub_unreachable", "load_help", "load_model", "release"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +81,50 @@ def load_help(model: str) -> str:
     )
 
 
+@functools.cache
+def hub_unreachable() -> OSError | None:
+    """Why the Hugging Face hub cannot be reached (``None`` when it can); asked once per process.
+
+    Without this, every file transformers asks for is retried with backoff, so a machine
+    without network waits half a minute for the advice. One TCP connection answers in seconds.
+    Behind an HTTPS proxy a direct connection proves nothing, so the hub is assumed reachable.
+    """
+    from huggingface_hub import constants
+
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+
+    url = constants.ENDPOINT.split("://", 1)[-1].split("/", 1)[0]
+    host, _, port = url.partition(":")
+    try:
+        socket.create_connection((host, int(port or 443)), timeout=3).close()
+    except OSError as exc:
+        return exc
+    return None
+
+
+def _offline(model_id: str, local_files_only: bool) -> bool:
+    """Whether to read ``model_id`` from the local Hugging Face cache only.
+
+    ``HF_HUB_OFFLINE=1`` says so; an unreachable hub does too when the cache holds the model,
+    and without a cached copy it fails at once with the advice instead of after the retries.
+    """
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if local_files_only or constants.HF_HUB_OFFLINE:
+        return True
+    problem = hub_unreachable()
+    if problem is None:
+        return False
+    if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
+        return True
+    raise ModelLoadError(
+        f"{load_help(model_id)} (the hub at {constants.ENDPOINT} is unreachable: {problem}; "
+        "HF_HUB_OFFLINE=1 reads the local Hugging Face cache only)",
+        source=model_id,
+    ) from problem
+
+
 def load_model(
     model_id: str,
     *,
@@ -96,7 +143,12 @@ def load_model(
     if local.exists():
         source = str(local)
     elif source.startswith((".", "/", "~")):
-        raise ModelLoadError(f"model folder not found. {load_help(model_id)}", source=model_id)
+        raise ModelLoadError(
+            f"model folder not found: check the path, or pass a hub id such as {DEFAULT_MODEL}",
+            source=model_id,
+        )
+    else:
+        local_files_only = _offline(model_id, local_files_only)
     options: dict[str, Any] = {"revision": revision, "local_files_only": local_files_only}
     try:
         config = AutoConfig.from_pretrained(source, **options)
