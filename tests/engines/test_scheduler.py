@@ -144,3 +144,28 @@ def test_the_last_close_stops_the_worker_thread_and_frees_the_decoder(tiny_check
     assert set(scheduler_threads()) == before
     with pytest.raises(EngineError, match="closed"):
         scheduler.submit([page(3)], MARKDOWN)
+
+
+def test_a_worker_that_dies_fails_the_waiting_pages_instead_of_hanging(tiny_checkpoint, monkeypatch):
+    """Seen on an H200: the worker raised before its loop (set_device("cuda")) and generate waited for ever."""
+    from deepseek_ocr2_loaders.engines.transformers import _scheduler
+
+    def broken(self):
+        raise RuntimeError("the worker could not start")
+
+    monkeypatch.setattr(_scheduler.Scheduler, "_run", broken)
+    engine = TransformersEngine(str(tiny_checkpoint), max_new_tokens=4, max_batch_size=2, ngram_window=77)
+    result: list[object] = []
+    caller = threading.Thread(target=lambda: result.append(_outcome(engine)), daemon=True)
+    caller.start()
+    caller.join(timeout=60)
+    assert not caller.is_alive(), "generate hung on a dead worker"
+    assert isinstance(result[0], EngineError) and "could not start" in str(result[0])
+    engine.close()
+
+
+def _outcome(engine):
+    try:
+        return engine.generate([page(1)], PROMPTS["markdown"])
+    except EngineError as exc:
+        return exc

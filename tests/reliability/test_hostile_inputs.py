@@ -154,7 +154,7 @@ def test_mixed_folder_through_the_cli(mixed_folder: Path, tmp_path: Path, capsys
     ]
     lines = capsys.readouterr().err.splitlines()
     assert sum("b_corrupt_pdf_header.pdf" in line for line in lines) == 1
-    assert sum("d_hangs_on_page_2.pdf: 1 page(s) failed" in line for line in lines) == 1
+    assert sum("d_hangs_on_page_2.pdf: 1 page failed" in line for line in lines) == 1
     records = [json.loads(line) for line in (out / "d_hangs_on_page_2.jsonl").read_text().splitlines()]
     assert [r["status"] for r in records] == ["ok", "failed", "ok"]
     assert records[1]["errors"][0]["category"] == "RenderTimeout"

@@ -113,15 +113,22 @@ class Scheduler:
     # -- the worker thread ---------------------------------------------------------------
 
     def _work(self) -> None:
-        if self.engine.device.type == "cuda":  # streams and graphs of this thread on the engine's GPU
-            torch.cuda.set_device(self.engine.device)
-        while True:
+        try:
+            if self.engine.device.type == "cuda":  # streams and graphs of this thread on the engine's GPU
+                index = self.engine.device.index  # "cuda" names no index: the current device
+                torch.cuda.set_device(torch.cuda.current_device() if index is None else index)
+            while True:
+                with self._wake:
+                    while not self._waiting and not self._closed:
+                        self._wake.wait()
+                    if self._closed:
+                        break
+                self._run()
+        except Exception as exc:  # the worker must never die with callers waiting on it
             with self._wake:
-                while not self._waiting and not self._closed:
-                    self._wake.wait()
-                if self._closed:
-                    break
-            self._run()
+                self._closed = True
+            self._fail_waiting(generation_error(exc))
+            return
         self._fail_waiting(EngineError("the engine was closed before this page was read"))
 
     def _fail_waiting(self, error: DeepSeekOCR2Error) -> None:
