@@ -8,10 +8,7 @@ drop-in replacement. Only :meth:`OCREngine.generate` is abstract.
 from __future__ import annotations
 
 import asyncio
-import threading
 from abc import ABC, abstractmethod
-from concurrent.futures import Future, InvalidStateError
-from contextlib import suppress
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -21,7 +18,7 @@ from ..model import DEFAULT_MODEL
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["DEFAULT_MODEL", "EngineOutput", "OCREngine", "gathered"]
+__all__ = ["DEFAULT_MODEL", "EngineOutput", "OCREngine"]
 
 
 FINISH_REASONS = ("stop", "length", "repetition")
@@ -64,11 +61,6 @@ class OCREngine(ABC):
     #: device raise it; it also bounds how many rendered pages are held in memory.
     batch_size: int = 1
 
-    #: Whether :meth:`submit` returns before the pages are read, their pages joining a batch
-    #: already running (the in-process slot scheduler). The pipeline then keeps its next
-    #: batch in flight instead of letting the engine drain between batches.
-    streams: bool = False
-
     @property
     def name(self) -> str:
         """The model name recorded in page metadata (``model``)."""
@@ -94,19 +86,6 @@ class OCREngine(ABC):
     def generate(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
         """Read each image with ``prompt``; return one output per image, in order."""
 
-    def submit(self, images: list[Image.Image], prompt: str) -> Future[list[EngineOutput]]:
-        """Start reading the images; the future holds what :meth:`generate` returns (or raises).
-
-        By default the pages are read now and the future is already done. Engines that set
-        :attr:`streams` return at once.
-        """
-        future: Future[list[EngineOutput]] = Future()
-        try:
-            future.set_result(self.generate(images, prompt))
-        except Exception as exc:  # handed over through the future, as a streaming engine does
-            future.set_exception(exc)
-        return future
-
     async def agenerate(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
         """Async :meth:`generate`; by default runs it in a worker thread."""
         return await asyncio.to_thread(self.generate, images, prompt)
@@ -124,36 +103,3 @@ class OCREngine(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def gathered(futures: list[Future[EngineOutput]]) -> Future[list[EngineOutput]]:
-    """One future of all pages' outputs, in order, failed by the first page that fails.
-
-    Cancelling it cancels the pages not started yet.
-    """
-    combined: Future[list[EngineOutput]] = Future()
-    left = [len(futures)]
-    lock = threading.Lock()
-
-    def settle(future: Future[EngineOutput]) -> None:
-        with lock:
-            left[0] -= 1
-            if combined.done() or future.cancelled():
-                return
-            with suppress(InvalidStateError):  # cancelled meanwhile by its holder
-                if future.exception() is not None:
-                    combined.set_exception(future.exception())
-                elif left[0] == 0:
-                    combined.set_result([f.result() for f in futures])
-
-    def cancel_pages(_: Future[list[EngineOutput]]) -> None:
-        if combined.cancelled():
-            for future in futures:
-                future.cancel()
-
-    if not futures:
-        combined.set_result([])
-    combined.add_done_callback(cancel_pages)
-    for future in futures:
-        future.add_done_callback(settle)
-    return combined

@@ -4,9 +4,7 @@ The driver is a loop over pure steps: open each source, render its pages lazily 
 processes (:class:`~deepseek_ocr2_loaders.sources._render_pool.RenderPool`), group pages
 (across documents) into engine batches, and hand each batch to
 :func:`~deepseek_ocr2_loaders.pipeline._batch.process_batch` (cache, engine, retries, results).
-A streaming engine is handed the next batch while it reads this one (:mod:`._inflight`):
-two batches of rendered pages in the engine, one more rendered ahead; other engines get one
-batch at a time. A page is never dropped: a page
+At most one batch of rendered pages is held in memory. A page is never dropped: a page
 that fails to render or to be read is yielded with ``status=failed`` and its errors, and
 pages already rendered are delivered before a later file's error is raised.
 """
@@ -16,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections import deque
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -24,7 +21,7 @@ from typing import IO, Any, NamedTuple, Union, cast
 
 from ..engines._base import OCREngine
 from ..engines._default import resolve_engine
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, EngineError, InputError
 from ..model import DEFAULT_DPI, DEFAULT_PROMPT
 from ..model._prompts import resolve_prompt
 from ..options import OnError, RenderPolicy, RetryPolicy, check_on_error
@@ -33,7 +30,6 @@ from ..sources._render_pool import DocumentRef, Rendered, RenderPool, RenderTask
 from ..types import PageResult
 from ._batch import Answer, EngineCall, PendingPage, process_batch
 from ._cache import PageCache, open_cache, page_key
-from ._inflight import InFlight, aschedule, asubmit, window_depth
 from ._optical import CompactViewEngine
 from ._prefetch import one_ahead
 from ._results import DocumentInfo, unopened_document
@@ -115,19 +111,16 @@ def convert(
     batches = one_ahead(
         run.batches(_as_sources(source), pages=pages, password=password), name="ocr-render", cancel=run.pool.close
     )
-    window: deque[InFlight] = deque()  # batches whose engine calls are in flight, oldest first
-    depth = window_depth(run.engine)
     try:
         for batch in batches:
-            window.append(InFlight(run.steps(batch)))
-            window[-1].feed(None)
-            while window and (len(window) >= depth or window[0].ready()):
-                yield from window.popleft().finish()
-        while window:
-            yield from window.popleft().finish()
+            steps = run.steps(batch)
+            try:
+                call = next(steps)
+                while True:
+                    call = steps.send(_call(call))
+            except StopIteration as done:
+                yield from done.value
     finally:
-        for entry in window:  # stopped early: pages of batches in flight that are not started are dropped
-            entry.cancel()
         run.pool.close()  # first: it wakes a render blocked on a hung page, so the join is prompt
         batches.close()
         run.close()
@@ -163,26 +156,21 @@ async def aconvert(
     )
     fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr-fetch")
     fetch: Future[list[PendingPage] | None] | None = None
-    window: deque[InFlight] = deque()
-    depth = window_depth(run.engine)
-    submit = asubmit if run.engine.streams else aschedule
     try:
         while True:
             fetch = fetcher.submit(next, batches, None)
             batch = await asyncio.wrap_future(fetch)
             if batch is None:
                 break
-            window.append(InFlight(run.steps(batch)))
-            await window[-1].afeed(None, submit)
-            while window and (len(window) >= depth or await window[0].aready(submit)):
-                for result in await window.popleft().afinish(submit):
+            steps = run.steps(batch)
+            try:
+                call = next(steps)
+                while True:
+                    call = steps.send(await _acall(call))
+            except StopIteration as done:
+                for result in done.value:
                     yield result
-        while window:
-            for result in await window.popleft().afinish(submit):
-                yield result
     finally:
-        for entry in window:
-            entry.cancel()
         run.pool.close()  # first: it wakes a render blocked on a hung page
         try:  # off the event loop: it waits for the render in hand
             await asyncio.to_thread(_close_after, fetch, batches)
@@ -199,6 +187,20 @@ def _close_after(fetch: Future[Any] | None, batches: Generator[Any, None, None])
     if fetch is not None:
         wait([fetch])
     batches.close()
+
+
+def _call(call: EngineCall) -> Answer:
+    try:
+        return call.engine.generate(call.images, call.prompt)
+    except EngineError as exc:
+        return exc
+
+
+async def _acall(call: EngineCall) -> Answer:
+    try:
+        return await call.engine.agenerate(call.images, call.prompt)
+    except EngineError as exc:
+        return exc
 
 
 @dataclass

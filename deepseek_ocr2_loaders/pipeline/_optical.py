@@ -8,7 +8,6 @@ have the model read it, at the cost of detail (small print may blur).
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -120,7 +119,6 @@ class CompactViewEngine(OCREngine):
     def __init__(self, inner: OCREngine) -> None:
         self.inner = inner
         self.batch_size = inner.batch_size
-        self.streams = inner.streams
 
     @property
     def name(self) -> str:
@@ -140,10 +138,6 @@ class CompactViewEngine(OCREngine):
     def generate(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
         """Read the compact view of each image with the inner engine."""
         return self.inner.generate([compact_view(image) for image in images], prompt)
-
-    def submit(self, images: list[Image.Image], prompt: str) -> Future[list[EngineOutput]]:
-        """:meth:`generate` through the inner engine's ``submit`` (its running batch, where it streams)."""
-        return self.inner.submit([compact_view(image) for image in images], prompt)
 
     async def agenerate(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
         """Async :meth:`generate` through the inner engine's ``agenerate``."""

@@ -3,26 +3,22 @@
 Uses transformers' native ``DeepseekOcr2ForConditionalGeneration`` and
 ``DeepseekOcr2Processor``: no ``trust_remote_code``. Options are a
 :class:`~deepseek_ocr2_loaders.options.TransformersOptions`; the model is shared through
-:mod:`._registry`; pages decode through the slot decoder (:mod:`._slots`), run by the
-scheduler all engines of the same options share (:mod:`._scheduler`), or through
-``model.generate`` call by call (:mod:`._generate`).
+:mod:`._registry`; pages decode through the slot decoder (:mod:`._slots`) or
+``model.generate`` (:mod:`._generate`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
-from collections.abc import Hashable, Iterator
-from concurrent.futures import Future
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
-from ...errors import ConfigError
+from ...errors import ConfigError, DeepSeekOCR2Error, EngineError, GPUOutOfMemoryError
 from ...model import DEFAULT_MODEL, DEFAULT_NGRAM_SIZE, DEFAULT_NGRAM_WINDOW, MAX_NEW_TOKENS
 from ...options import TransformersOptions
-from .._base import EngineOutput, OCREngine, gathered
+from .._base import EngineOutput, OCREngine
 from . import _registry
 from ._generate import generate_padded, guard_whitelist
 from ._guards import WindowedNoRepeatNGram
@@ -33,20 +29,25 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-    from ._scheduler import Scheduler
-
 __all__ = ["DEFAULT_MODEL", "TransformersEngine"]
+
+PROMPT_ROOM = 256 + 144 * 6 + 1 + 8
+"""Prompt positions a slot reserves before the instruction: the largest image (6 crops) and BOS."""
 
 
 @contextmanager
 def _mapped_generation_errors() -> Iterator[None]:
     """Translate torch's failures during generation into this package's errors."""
-    from ._scheduler import generation_error
+    import torch
 
     try:
         yield
+    except DeepSeekOCR2Error:
+        raise
+    except torch.OutOfMemoryError as exc:
+        raise GPUOutOfMemoryError("the GPU ran out of memory; lower max_batch_size or vision_batch_size") from exc
     except (RuntimeError, ValueError, IndexError) as exc:
-        raise generation_error(exc) from exc
+        raise EngineError(f"generation failed: {exc}") from exc
 
 
 def _device(name: str | None) -> torch.device:
@@ -161,10 +162,9 @@ class TransformersEngine(OCREngine):
         self.options = options
         self.model_id = options.model
         self.batch_size, self.vision_batch_size = options.batch_sizes(gpu=gpu)
-        self.streams = options.decode == "slots"  # every call's pages join one running batch
         self.last_stats: dict[str, float] = {}
-        self._held: tuple[Hashable, Scheduler] | None = None  # the scheduler of the current options
-        self._holding = threading.Lock()
+        self._decoder: Any = None
+        self._decoder_wanted = 0
         self._key = (self.model_id, options.revision, str(self.device), str(self.dtype), options.attn_implementation)
         self._loaded: _registry.LoadedModel | None = None
         self._stricter: TransformersEngine | None = None
@@ -238,12 +238,7 @@ class TransformersEngine(OCREngine):
         if self._stricter is not None:
             self._stricter.close()
             self._stricter = None
-        with self._holding:
-            held, self._held = self._held, None
-        if held is not None:
-            from ._scheduler import release
-
-            release(*held)
+        self._decoder = None
         if self._loaded is None:
             return
         _registry.release(self._key, self._loaded)
@@ -256,62 +251,72 @@ class TransformersEngine(OCREngine):
     # -- inference -----------------------------------------------------------------
 
     def generate(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
-        """Read the images with ``prompt``, ``max_batch_size`` pages in flight at a time.
+        """Read the images with ``prompt``, ``max_batch_size`` pages in flight at a time."""
+        with _mapped_generation_errors():
+            if self.options.decode == "slots":
+                return self._generate_slots(images, prompt)
+            outputs: list[EngineOutput] = []
+            for start in range(0, len(images), self.batch_size):
+                outputs.extend(generate_padded(self, images[start : start + self.batch_size], prompt))
+            return outputs
 
-        With ``decode="slots"`` the pages join the model's running decode batch beside
-        those of any other call (thread, coroutine, loader) on an engine of the same options.
-        """
-        if not self.streams:
-            with _mapped_generation_errors():
-                outputs: list[EngineOutput] = []
-                for start in range(0, len(images), self.batch_size):
-                    outputs.extend(generate_padded(self, images[start : start + self.batch_size], prompt))
-                return outputs
-        scheduler = self._shared()
-        before, started = dict(scheduler.stats), time.perf_counter()
-        futures = scheduler.submit(images, prompt)
-        try:
-            outputs = [future.result() for future in futures]
-        finally:
-            for future in futures:  # after a failure, pages not started are dropped
-                future.cancel()
-        self.last_stats = {key: value - before.get(key, 0.0) for key, value in scheduler.stats.items()}
-        self.last_stats.update(total_s=time.perf_counter() - started, slots=scheduler.slots)
-        return outputs
+    def _generate_slots(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
+        import torch
 
-    def submit(self, images: list[Image.Image], prompt: str) -> Future[list[EngineOutput]]:
-        """Queue the pages into the running decode batch; the future completes when all are read."""
-        if not self.streams:
-            return super().submit(images, prompt)
-        return gathered(self._shared().submit(images, prompt))
+        from ._vision import page_prompts
 
-    async def agenerate(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
-        """Async :meth:`generate`: concurrent coroutines share the running decode batch."""
-        if not self.streams:
-            return await super().agenerate(images, prompt)
-        scheduler = self._shared() if self._held is not None else await asyncio.to_thread(self._shared)
-        return list(await asyncio.gather(*(asyncio.wrap_future(f) for f in scheduler.submit(images, prompt))))
+        loaded = self._acquire()
+        tokenizer = loaded.processor.tokenizer
+        decoder = self._slot_decoder(loaded.model, tokenizer, len(images), prompt)
+        outputs: dict[int, EngineOutput] = {}
+        started = time.perf_counter()
+        with torch.inference_mode():
+            pages = page_prompts(self, images, prompt, self.vision_batch_size, decoder.stats)
+            for result in decoder.run(pages):
+                outputs[result.index] = EngineOutput(
+                    text=tokenizer.decode(result.tokens, skip_special_tokens=False),
+                    finish_reason=result.finish_reason,
+                    vision_tokens=result.vision_tokens,
+                    output_tokens=result.output_tokens,
+                )
+        self.last_stats = {**decoder.stats, "total_s": time.perf_counter() - started, "slots": decoder.slots}
+        decoder.stats.clear()
+        return [outputs[index] for index in range(len(images))]
 
-    def _shared(self) -> Scheduler:
-        """The scheduler shared by engines of this model and these decoding options (made on first use).
+    def _slot_decoder(self, model: Any, tokenizer: Any, pages: int, prompt: str) -> Any:
+        """The decoder for this many pages: slots in powers of two up to max_batch_size, sized to memory."""
+        from ._kv_cache import fit_slots
+        from ._slots import SlotDecoder
 
-        Every option is part of the key (device and dtype as resolved), so an engine never
-        decodes with another's guard, budget or slot count; ``max_new_tokens`` changed on
-        this engine moves it to the scheduler of the new value.
-        """
-        from ._scheduler import Scheduler, acquire, release
-
-        dtype = str(self.dtype).removeprefix("torch.")
-        key = (self._key, replace(self.options, device=str(self.device), dtype=dtype, local_files_only=False))
-        with self._holding:
-            if self._held is not None and self._held[0] == key:
-                return self._held[1]
-            self._acquire()  # this engine's hold keeps the model loaded while schedulers change
-            scheduler = acquire(key, lambda: Scheduler(TransformersEngine.from_options(self.options)))
-            previous, self._held = self._held, (key, scheduler)
-        if previous is not None:
-            release(*previous)
-        return scheduler
+        options = self.options
+        wanted = min(self.batch_size, 1 << max(pages - 1, 0).bit_length())
+        room = PROMPT_ROOM + len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        current = self._decoder
+        if (
+            current is not None
+            and self._decoder_wanted == wanted
+            and current.prompt_room >= room
+            and current.max_new_tokens == options.max_new_tokens
+        ):
+            return current  # (sized before: free memory now excludes its own cache)
+        del current
+        self._decoder = None  # free the old cache before the new one is allocated
+        self._decoder_wanted = wanted
+        slots = fit_slots(model, wanted, room + options.max_new_tokens + 1, self.vision_batch_size)
+        loops = self._loop_check(model, tokenizer)
+        self._decoder = SlotDecoder(
+            model=model,
+            slots=slots,
+            max_new_tokens=options.max_new_tokens,
+            prompt_room=room,
+            eos_id=tokenizer.eos_token_id,
+            pad_id=tokenizer.pad_token_id,
+            guard=self._guard(tokenizer, loops),
+            ignore_eos=options.ignore_eos,
+            loops=loops if options.stop_loops else None,
+            use_cuda_graph=options.cuda_graphs and self._graph_ready,
+        )
+        return self._decoder
 
     def _loop_check(self, model: Any, tokenizer: Any) -> TokenLoops:
         """The loop detector of this vocabulary, built once per engine."""

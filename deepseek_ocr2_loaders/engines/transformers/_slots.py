@@ -18,9 +18,10 @@ Greedy decoding, the windowed n-gram guard and loop detection behave as in
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,19 +209,17 @@ class SlotDecoder:
             ended |= token == self.eos_id
         self.finished[rows] = ended
 
-    def serve(self, take: Callable[[int], list[PagePrompt]], *, prefill_batch: int = 8) -> Iterator[SlotResult]:
-        """Decode pages as ``take`` hands them over; yields results as pages finish.
+    def run(self, pages: Iterator[PagePrompt], *, prefill_batch: int = 8) -> Iterator[SlotResult]:
+        """Decode every page; yields results as pages finish (not in input order).
 
-        Before each stretch of ``sync_every`` steps, ``take(free)`` is asked for at most
-        ``free`` new pages. It must not block: an empty answer while slots are busy only
-        means none has arrived yet (later ones join at the next refill), so a scheduler can
-        feed pages that arrive mid-run. The run ends when every slot is free and ``take``
-        has none. New pages of equal prompt length (the same crop count) are prefilled together.
+        Free slots are refilled before each stretch of ``sync_every`` steps; new pages of
+        equal prompt length (the same crop count) are prefilled together.
         """
         slots = [_Slot() for _ in range(self.slots)]
+        pending = iter(pages)
         while True:
             free = [index for index, slot in enumerate(slots) if slot.done]
-            arrivals = take(len(free)) if free else []
+            arrivals = list(itertools.islice(pending, len(free)))
             by_length: dict[int, list[tuple[int, PagePrompt]]] = {}
             for slot_index, page in zip(free, arrivals, strict=False):
                 by_length.setdefault(page.input_ids.shape[0], []).append((slot_index, page))
@@ -230,7 +229,6 @@ class SlotDecoder:
                 for start in range(0, len(group), prefill_batch):
                     part = group[start : start + prefill_batch]
                     self._prefill([slot for slot, _ in part], [page for _, page in part])
-                    self._add("prefills", 1)
             if arrivals:
                 self._add("prefill_s", time.perf_counter() - begun)
             if all(slot.done for slot in slots):
