@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from ._cache import PageCache
 
-__all__ = ["Answer", "EngineCall", "PendingPage", "process_batch"]
+__all__ = ["Answer", "EngineCall", "PendingPage", "process_batch", "run_batch"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,3 +125,20 @@ def _outcome_to_json(outcome: PageOutcome) -> dict[str, Any]:
 
 def _outcome_from_json(value: dict[str, Any]) -> PageOutcome:
     return PageOutcome(EngineOutput(**value["output"]), int(value["attempts"]))
+
+
+def run_batch(steps: Generator[EngineCall, Answer, list[PageResult]]) -> list[PageResult]:
+    """Drive :func:`process_batch` with ``engine.generate``: the synchronous driver ``convert`` and Ray share.
+
+    An :class:`EngineError` becomes the answer (the batch's pages fail as data, the run goes on).
+    """
+    try:
+        call = next(steps)
+        while True:
+            try:
+                answer: Answer = call.engine.generate(call.images, call.prompt)
+            except EngineError as exc:
+                answer = exc
+            call = steps.send(answer)
+    except StopIteration as done:
+        return done.value

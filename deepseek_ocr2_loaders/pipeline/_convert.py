@@ -28,7 +28,7 @@ from ..options import OnError, RenderPolicy, RetryPolicy, check_on_error
 from ..sources import open_source, parse_page_spec
 from ..sources._render_pool import DocumentRef, Rendered, RenderPool, RenderTask
 from ..types import PageResult
-from ._batch import Answer, EngineCall, PendingPage, process_batch
+from ._batch import Answer, EngineCall, PendingPage, process_batch, run_batch
 from ._cache import PageCache, open_cache, page_key
 from ._optical import CompactViewEngine
 from ._prefetch import one_ahead
@@ -113,13 +113,7 @@ def convert(
     )
     try:
         for batch in batches:
-            steps = run.steps(batch)
-            try:
-                call = next(steps)
-                while True:
-                    call = steps.send(_call(call))
-            except StopIteration as done:
-                yield from done.value
+            yield from run_batch(run.steps(batch))
     finally:
         run.pool.close()  # first: it wakes a render blocked on a hung page, so the join is prompt
         batches.close()
@@ -187,13 +181,6 @@ def _close_after(fetch: Future[Any] | None, batches: Generator[Any, None, None])
     if fetch is not None:
         wait([fetch])
     batches.close()
-
-
-def _call(call: EngineCall) -> Answer:
-    try:
-        return call.engine.generate(call.images, call.prompt)
-    except EngineError as exc:
-        return exc
 
 
 async def _acall(call: EngineCall) -> Answer:

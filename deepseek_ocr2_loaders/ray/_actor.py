@@ -14,9 +14,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..engines._base import OCREngine
-from ..errors import EngineError, InputError
+from ..errors import InputError
 from ..options import RetryPolicy
-from ..pipeline._batch import PendingPage, process_batch
+from ..pipeline._batch import PendingPage, process_batch, run_batch
 from ..pipeline._results import DocumentInfo
 from ..sources import SourcePage
 from ..types import ErrorRecord, PageResult
@@ -97,17 +97,7 @@ class OCRActor:
 
         rows = batch.to_pylist()
         pending = [_pending(row) for row in rows]
-        steps = process_batch(pending, engine=self.engine, prompt=self.prompt, retry=self.retry)
-        try:
-            call = next(steps)
-            while True:
-                try:
-                    answer: Any = call.engine.generate(call.images, call.prompt)
-                except EngineError as exc:  # the batch's pages fail; the job goes on
-                    answer = exc
-                call = steps.send(answer)
-        except StopIteration as done:
-            results: list[PageResult] = done.value
+        results = run_batch(process_batch(pending, engine=self.engine, prompt=self.prompt, retry=self.retry))
         out = [result_row(_with_stage1_error(page, row)) for page, row in zip(results, rows, strict=True)]
         return pyarrow.Table.from_pylist(out, schema=result_schema())
 
