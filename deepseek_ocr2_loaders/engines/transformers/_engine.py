@@ -9,8 +9,9 @@ Uses transformers' native ``DeepseekOcr2ForConditionalGeneration`` and
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,14 @@ __all__ = ["DEFAULT_MODEL", "TransformersEngine"]
 
 PROMPT_ROOM = 256 + 144 * 6 + 1 + 8
 """Prompt positions a slot reserves before the instruction: the largest image (6 crops) and BOS."""
+
+BLOCK_SIZE = 64
+"""Tokens per KV-cache block: small enough that a page holds little it does not use."""
+
+SYNC_EVERY = 32
+"""Decode steps between the host's looks at the slots."""
+
+logger = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -169,6 +178,8 @@ class TransformersEngine(OCREngine):
         self._loaded: _registry.LoadedModel | None = None
         self._stricter: TransformersEngine | None = None
         self._loops: TokenLoops | None = None
+        # benchmarks only (with ignore_eos): each page stops after this many tokens, at most the budget
+        self._page_lengths: Callable[[Image.Image], int] | None = None
 
     @classmethod
     def from_options(cls, options: TransformersOptions) -> TransformersEngine:
@@ -284,8 +295,13 @@ class TransformersEngine(OCREngine):
         return [outputs[index] for index in range(len(images))]
 
     def _slot_decoder(self, model: Any, tokenizer: Any, pages: int, prompt: str) -> Any:
-        """The decoder for this many pages: slots in powers of two up to max_batch_size, sized to memory."""
-        from ._kv_cache import fit_slots
+        """The decoder for this many pages: slots in powers of two up to max_batch_size, sized to memory.
+
+        The KV pool takes what free memory holds, up to every slot at full length; the slot count
+        is then what the pool holds at a typical page length (the prompt and 1,024 tokens), so a
+        small card decodes fewer pages at once instead of running out.
+        """
+        from ._kv_cache import fit_blocks
         from ._slots import SlotDecoder
 
         options = self.options
@@ -298,11 +314,16 @@ class TransformersEngine(OCREngine):
             and current.prompt_room >= room
             and current.max_new_tokens == options.max_new_tokens
         ):
-            return current  # (sized before: free memory now excludes its own cache)
+            return current  # (sized before: free memory now excludes its own pool)
         del current
-        self._decoder = None  # free the old cache before the new one is allocated
+        self._decoder = None  # free the old pool before the new one is allocated
         self._decoder_wanted = wanted
-        slots = fit_slots(model, wanted, room + options.max_new_tokens + 1, self.vision_batch_size)
+        full = -(-(room + options.max_new_tokens + SYNC_EVERY + 1) // BLOCK_SIZE)
+        blocks, self.vision_batch_size = fit_blocks(model, wanted * full + 1, BLOCK_SIZE, self.vision_batch_size)
+        typical = -(-(room + min(options.max_new_tokens, 1024)) // BLOCK_SIZE)
+        slots = max(1, min(wanted, (blocks - 1) // typical))
+        if slots < wanted:
+            logger.warning("GPU memory holds KV blocks for about %d pages at once, not the %d asked for", slots, wanted)
         loops = self._loop_check(model, tokenizer)
         self._decoder = SlotDecoder(
             model=model,
@@ -312,8 +333,11 @@ class TransformersEngine(OCREngine):
             eos_id=tokenizer.eos_token_id,
             pad_id=tokenizer.pad_token_id,
             guard=self._guard(tokenizer, loops),
+            blocks=blocks,
+            block_size=BLOCK_SIZE,
             ignore_eos=options.ignore_eos,
             loops=loops if options.stop_loops else None,
+            sync_every=SYNC_EVERY,
             use_cuda_graph=options.cuda_graphs and self._graph_ready,
         )
         return self._decoder

@@ -1,6 +1,7 @@
-"""The slot decoder's static KV cache, and how it meets transformers' decoder layers and GPU memory.
+"""The slot decoder's paged KV cache, and how it meets transformers' decoder layers and GPU memory.
 
-Each slot owns one row of a static per-layer cache; :meth:`SlotKVCache.update` is the method
+Slots own blocks of one pool per layer, lent as their pages grow, so memory follows the tokens
+really in flight rather than the token budget; :meth:`PagedKVCache.update` is the method
 transformers' attention modules call, so the model's own layers write into it unchanged.
 """
 
@@ -14,16 +15,18 @@ import torch
 
 from ...errors import EngineError
 
-__all__ = ["SlotKVCache", "cache_keyword", "fit_slots", "layer_caches", "output_cache"]
+__all__ = ["BlockAllocator", "PagedKVCache", "cache_keyword", "fit_blocks", "layer_caches", "output_cache"]
 
 logger = logging.getLogger(__name__)
 
 
-class SlotKVCache:
-    """Static keys/values per layer, shaped (slots, kv_heads, length, head_dim).
+class PagedKVCache:
+    """Keys/values of every slot in blocks of ``block_size`` tokens, one pool per layer.
 
-    The attention modules call :meth:`update` with the new token's keys/values; each slot
-    writes at ``positions[slot]`` and attends over the whole static length under a mask.
+    ``table[slot]`` lists the slot's blocks in position order; block 0 is scratch that no page
+    owns (free slots point there, so their writes land nowhere that matters). The attention
+    modules call :meth:`update` with the new token's keys/values: each slot writes at
+    ``positions[slot]`` through its table, and :mod:`._paged_attention` reads the live tokens.
     """
 
     def __init__(
@@ -31,27 +34,74 @@ class SlotKVCache:
         layers: int,
         slots: int,
         heads: int,
-        length: int,
         head_dim: int,
         *,
+        blocks: int,
+        block_size: int,
+        blocks_per_slot: int,
         dtype: torch.dtype,
         device: torch.device,
     ) -> None:
-        shape = (slots, heads, length, head_dim)
+        shape = (blocks, block_size, heads, head_dim)
         self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
         self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
+        self.table = torch.zeros((slots, blocks_per_slot), dtype=torch.int32, device=device)
         self.positions = torch.zeros(slots, dtype=torch.long, device=device)
+        self.lengths = torch.ones(slots, dtype=torch.int32, device=device)
         self.rows = torch.arange(slots, device=device)
-        self.length = length
+        self.block_size = block_size
+
+    def slot_offsets(self, slot: int, count: int) -> torch.Tensor:
+        """Flat pool offsets (``block * block_size + row``) of a slot's first ``count`` positions."""
+        positions = torch.arange(count, device=self.table.device)
+        blocks = self.table[slot, positions // self.block_size].long()
+        return blocks * self.block_size + positions % self.block_size
+
+    def write_prompt(self, slot: int, layer: int, keys: torch.Tensor, values: torch.Tensor) -> None:
+        """Store a prefilled prompt's keys/values ``(kv_heads, T, head_dim)`` in the slot's blocks."""
+        offsets = self.slot_offsets(slot, keys.shape[1])
+        self.keys[layer].flatten(0, 1)[offsets] = keys.transpose(0, 1)
+        self.values[layer].flatten(0, 1)[offsets] = values.transpose(0, 1)
 
     def update(
         self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args: Any, **kwargs: Any
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write one token per slot at its own position; return the full static cache of the layer."""
-        keys, values = self.keys[layer_idx], self.values[layer_idx]
-        keys[self.rows, :, self.positions] = key_states[:, :, 0]
-        values[self.rows, :, self.positions] = value_states[:, :, 0]
-        return keys, values
+        """Write one token per slot at its own position (attention then reads the pool itself)."""
+        blocks = self.table[self.rows, self.positions // self.block_size].long()
+        offsets = blocks * self.block_size + self.positions % self.block_size
+        self.keys[layer_idx].flatten(0, 1)[offsets] = key_states[:, :, 0]
+        self.values[layer_idx].flatten(0, 1)[offsets] = value_states[:, :, 0]
+        return key_states, value_states
+
+
+class BlockAllocator:
+    """Host-side bookkeeping of the pool's free blocks and each slot's blocks (block 0 is never lent)."""
+
+    def __init__(self, blocks: int, block_size: int) -> None:
+        self.free = list(range(blocks - 1, 0, -1))
+        self.owned: dict[int, list[int]] = {}
+        self.block_size = block_size
+        self.capacity = blocks - 1
+
+    @property
+    def used(self) -> int:
+        return self.capacity - len(self.free)
+
+    def needed(self, slot: int, tokens: int) -> int:
+        """Blocks more the slot needs to hold ``tokens`` positions."""
+        return max(0, -(-tokens // self.block_size) - len(self.owned.get(slot, ())))
+
+    def grow(self, slot: int, tokens: int) -> list[int] | None:
+        """Lend the slot enough blocks for ``tokens`` positions; None (nothing lent) if too few are free."""
+        more = self.needed(slot, tokens)
+        if more > len(self.free):
+            return None
+        new = [self.free.pop() for _ in range(more)]
+        self.owned.setdefault(slot, []).extend(new)
+        return new
+
+    def release(self, slot: int) -> None:
+        self.free.extend(reversed(self.owned.pop(slot, [])))
 
 
 def cache_keyword(layer: torch.nn.Module) -> str:
@@ -88,23 +138,30 @@ Scaled by the element size for other dtypes.
 """
 
 
-def fit_slots(model: Any, wanted: int, length: int, vision_pages: int = 0) -> int:
-    """Slots whose KV cache fits in 80% of the free GPU memory left after the vision towers' share.
+def fit_blocks(model: Any, wanted: int, block_size: int, vision_pages: int) -> tuple[int, int]:
+    """KV blocks and vision batch that fit the free GPU memory: ``(blocks, vision_pages)``.
 
-    Free memory includes what PyTorch's allocator holds unused (an old decoder's cache, the
-    last vision batch). ``vision_pages`` pages are encoded together while slots decode, so
-    their working memory is set aside first. All of ``wanted`` on a CPU.
+    Free memory includes what PyTorch's allocator holds unused (an old decoder's pool, the
+    last vision batch). The vision towers get at most a third of it (a small card encodes
+    fewer pages at once rather than running out), and the pool 80% of the rest, capped at
+    ``wanted`` blocks. All of ``wanted`` on a CPU.
     """
     param = next(model.parameters())
     if param.device.type != "cuda":
-        return wanted
+        return wanted, vision_pages
     config = model.model.language_model.config
     head_dim = config.hidden_size // config.num_attention_heads
-    per_slot = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * length * param.element_size()
+    per_block = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * block_size * param.element_size()
     free, _ = torch.cuda.mem_get_info(param.device)
     free += torch.cuda.memory_reserved(param.device) - torch.cuda.memory_allocated(param.device)  # ours, cached
-    vision = vision_pages * VISION_BYTES_PER_PAGE * param.element_size() / 2
-    fitting = max(1, int((free - vision) * 0.8 // per_slot))
-    if fitting < wanted:
-        logger.warning("GPU memory holds %d decode slots, not the %d asked for", fitting, wanted)
-    return min(wanted, fitting)
+    per_page = VISION_BYTES_PER_PAGE * param.element_size() / 2
+    vision_pages = max(1, min(vision_pages, int(free / 3 // per_page)))
+    blocks = min(wanted, int((free - vision_pages * per_page) * 0.8 // per_block))
+    if blocks < wanted:
+        logger.info(
+            "GPU memory holds %d KV blocks of %d tokens (%d would hold every slot at full length)",
+            blocks,
+            block_size,
+            wanted,
+        )
+    return blocks, vision_pages

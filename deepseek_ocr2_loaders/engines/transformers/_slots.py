@@ -5,12 +5,15 @@ Python-heavy code, so a batch waits for its slowest page and the GPU waits for t
 This loop keeps ``slots`` sequences in flight instead:
 
 * pages are prefilled through the language model without padding (pages of equal prompt
-  length together), and their keys and values are copied into a static per-slot cache;
+  length together), and their keys and values are copied into a paged KV cache whose blocks
+  are lent as each page grows, so memory holds the tokens in flight, not the token budget;
 * one decode step runs the model's own decoder layers for all slots at once, each slot
-  writing at its own position (:class:`SlotKVCache` implements the ``update`` method the
-  attention modules call); on CUDA the step is captured once in a CUDA graph and replayed;
+  writing at its own position and attending over its own live tokens only
+  (:mod:`._paged_attention`); on CUDA the step is captured once in a CUDA graph and replayed;
 * the host looks at the slots only every ``sync_every`` steps: finished pages are read
-  out and their slots refilled with new pages, so short pages never wait for long ones.
+  out, their blocks returned, and their slots refilled with new pages, so short pages never
+  wait for long ones. When blocks run out, the newest page gives its blocks back and is
+  decoded again later from its prompt (greedy: the same tokens); no page fails for it.
 
 Greedy decoding, the windowed n-gram guard and loop detection behave as in
 :class:`~deepseek_ocr2_loaders.engines.transformers._engine.TransformersEngine`'s ``generate`` path.
@@ -18,17 +21,18 @@ Greedy decoding, the windowed n-gram guard and loop detection behave as in
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from . import _paged_attention
 from ._guards import LoopCheck, WindowedNoRepeatNGram
-from ._kv_cache import SlotKVCache, cache_keyword, layer_caches, output_cache
+from ._kv_cache import BlockAllocator, PagedKVCache, cache_keyword, layer_caches, output_cache
 from ._vision import PagePrompt
 
 __all__ = ["SlotDecoder", "SlotResult"]
@@ -51,6 +55,8 @@ class SlotResult:
 class _Slot:
     page: PagePrompt | None = None
     done: bool = True
+    tokens: int = 0  # positions it may have written by the end of the current stretch (an upper bound)
+    admitted: int = 0  # admission order: the newest page is preempted first
 
 
 @dataclass
@@ -64,6 +70,8 @@ class SlotDecoder:
         prompt_room: Longest prompt (vision + text tokens) a slot must hold.
         eos_id, pad_id: End and padding token ids.
         guard: The windowed n-gram guard, applied to each slot's recent tokens.
+        blocks: KV blocks in the pool (block 0 is scratch); default every slot at full length.
+        block_size: Tokens per KV block.
         ignore_eos: Never stop at EOS (fixed-length benchmarks).
         loops: Judges which pages loop (``finish_reason="repetition"``); None never stops one.
         sync_every: Decode steps between looks from the host.
@@ -77,6 +85,8 @@ class SlotDecoder:
     eos_id: int
     pad_id: int | None
     guard: WindowedNoRepeatNGram
+    blocks: int | None = None
+    block_size: int = 64
     ignore_eos: bool = False
     loops: LoopCheck | None = None
     sync_every: int = 32
@@ -86,28 +96,43 @@ class SlotDecoder:
     def __post_init__(self) -> None:
         lm = self.model.model.language_model
         config = lm.config
+        _paged_attention.install(config)
         param = next(self.model.parameters())
         self.device, self.dtype = param.device, param.dtype
-        self.length = self.prompt_room + self.max_new_tokens + 1
-        self.cache = SlotKVCache(
+        self.length = self.prompt_room + self.max_new_tokens + self.sync_every + 1
+        width = -(-self.length // self.block_size)
+        if self.blocks is None:
+            self.blocks = self.slots * width + 1
+        if self.blocks - 1 < width:
+            raise ValueError(
+                f"a KV pool of {self.blocks} blocks cannot hold one page of {self.length} tokens; free GPU memory"
+            )
+        self.cache = PagedKVCache(
             config.num_hidden_layers,
             self.slots,
             config.num_key_value_heads,
-            self.length,
             config.hidden_size // config.num_attention_heads,
+            blocks=self.blocks,
+            block_size=self.block_size,
+            blocks_per_slot=width,
             dtype=self.dtype,
             device=self.device,
+        )
+        self.table = torch.zeros_like(self.cache.table, device="cpu")  # the host's copy, sent before each stretch
+        self.allocator = BlockAllocator(self.blocks, self.block_size)
+        self.paged = _paged_attention.PagedBatch(
+            self.cache.keys, self.cache.values, self.cache.table, self.cache.lengths, width
         )
         window = self.guard.window
         self.tokens = torch.zeros(self.slots, dtype=torch.long, device=self.device)  # last token per slot
         self.recent = torch.zeros(self.slots, window, dtype=torch.long, device=self.device)
         self.generated = torch.full((self.slots, self.max_new_tokens), -1, dtype=torch.long, device=self.device)
         self.counts = torch.zeros(self.slots, dtype=torch.long, device=self.device)
+        self.limits = torch.full((self.slots,), self.max_new_tokens, dtype=torch.long, device=self.device)
         self.finished = torch.ones(self.slots, dtype=torch.bool, device=self.device)
-        self.span = torch.arange(self.length, device=self.device)
         self._cache_keyword = cache_keyword(lm.layers[0])
-        self._additive_mask = lm.config._attn_implementation == "eager"
         self._graph: torch.cuda.CUDAGraph | None = None
+        self._graphs = self.use_cuda_graph and self.device.type == "cuda"
 
     # -- one decode step (graph-capturable: no host syncs, static shapes) ----------------
 
@@ -117,16 +142,15 @@ class SlotDecoder:
         hidden = lm.embed_tokens(self.tokens)[:, None, :]
         position_ids = cache.positions[:, None]
         cos_sin = lm.rotary_emb(hidden, position_ids)
-        mask = (self.span[None, :] <= cache.positions[:, None])[:, None, None, :]
-        if self._additive_mask:  # eager attention adds the mask to the scores: 0 where seen, -inf elsewhere
-            mask = torch.zeros(mask.shape, dtype=self.dtype, device=self.device).masked_fill(~mask, float("-inf"))
+        cache.lengths.copy_(cache.positions + 1)
         for layer in lm.layers:
             out = layer(
                 hidden,
-                attention_mask=mask,
+                attention_mask=None,
                 position_ids=position_ids,
                 use_cache=True,
                 position_embeddings=cos_sin,
+                paged=self.paged,
                 **{self._cache_keyword: cache},
             )
             hidden = out[0] if isinstance(out, tuple) else out
@@ -136,20 +160,19 @@ class SlotDecoder:
         logits = self.guard(self.recent, logits)
         token = logits.argmax(-1)
         active = ~self.finished
-        self.generated[cache.rows, self.counts.clamp(max=self.max_new_tokens - 1)] = torch.where(
-            active, token, self.generated[cache.rows, self.counts.clamp(max=self.max_new_tokens - 1)]
-        )
+        at = self.counts.clamp(max=self.max_new_tokens - 1)
+        self.generated[cache.rows, at] = torch.where(active, token, self.generated[cache.rows, at])
         self.counts += active.long()
-        ended = self.counts >= self.max_new_tokens
+        ended = self.counts >= self.limits
         if not self.ignore_eos:
             ended = ended | (token == self.eos_id)
-        self.finished |= ended
         self.recent.copy_(torch.cat([self.recent[:, 1:], token[:, None]], dim=1))
         self.tokens.copy_(token)
-        cache.positions.copy_((cache.positions + 1).clamp(max=self.length - 1))
+        cache.positions.copy_(cache.positions + active.long())  # a finished slot stays inside its blocks
+        self.finished |= ended
 
     def _run_step(self) -> None:
-        if not (self.use_cuda_graph and self.device.type == "cuda"):
+        if not self._graphs:
             self._step()
             return
         if self._graph is None:
@@ -170,29 +193,32 @@ class SlotDecoder:
         self._graph.replay()
 
     def _state(self) -> list[torch.Tensor]:
-        """What a step changes, less the KV cache, for undoing the warm-up steps before capture.
+        """What a step changes, less the KV pool, for undoing the warm-up steps before capture.
 
-        The cache needs no undo: a step writes each slot's keys and values at its position
+        The pool needs no undo: a step writes each slot's keys and values at its position
         before attending, and attends only up to that position, so what the warm-up wrote
-        past the restored positions is overwritten before it is ever read. (Copying the
-        cache would briefly double the largest allocation of all.)
+        past the restored positions is overwritten before it is ever read.
         """
-        return [self.tokens, self.recent, self.generated, self.counts, self.finished, self.cache.positions]
+        cache = self.cache
+        return [self.tokens, self.recent, self.generated, self.counts, self.finished, cache.positions, cache.lengths]
 
     # -- prefill and the host loop ---------------------------------------------------------
 
     def _prefill(self, slots: list[int], pages: list[PagePrompt]) -> None:
-        """Prefill pages of one prompt length together (no padding) into their slots."""
+        """Prefill pages of one prompt length together (no padding) into their slots' blocks."""
         lm = self.model.model.language_model
         length = pages[0].input_ids.shape[0]
-        if length + self.max_new_tokens + 1 > self.length:
+        if length > self.prompt_room:
             raise ValueError(f"prompt of {length} tokens does not fit the slot ({self.prompt_room} reserved)")
         out = lm(inputs_embeds=torch.stack([page.embeds for page in pages]), use_cache=True)
-        rows = torch.tensor(slots, device=self.device)
+        self.cache.table.copy_(self.table)
+        offsets = torch.cat([self.cache.slot_offsets(slot, length) for slot in slots])
         for layer, (keys, values) in enumerate(layer_caches(output_cache(out))):
-            self.cache.keys[layer][rows, :, :length] = keys
-            self.cache.values[layer][rows, :, :length] = values
+            self.cache.keys[layer].flatten(0, 1)[offsets] = keys.transpose(1, 2).flatten(0, 1)
+            self.cache.values[layer].flatten(0, 1)[offsets] = values.transpose(1, 2).flatten(0, 1)
         logits = self.model.lm_head(out.last_hidden_state[:, -1]).float()
+        rows = torch.tensor(slots, device=self.device)
+        limits = torch.tensor([page.limit or self.max_new_tokens for page in pages], device=self.device)
         window = self.guard.window  # the guard sees generated tokens only: unique negatives never match
         recent = -torch.arange(window, 0, -1, device=self.device).expand(len(pages), -1)
         if self.ignore_eos:
@@ -203,8 +229,9 @@ class SlotDecoder:
         self.generated[rows] = -1
         self.generated[rows, 0] = token
         self.counts[rows] = 1
+        self.limits[rows] = limits.clamp(max=self.max_new_tokens)
         self.cache.positions[rows] = length
-        ended = torch.full_like(token, self.max_new_tokens <= 1, dtype=torch.bool)
+        ended = limits <= 1
         if not self.ignore_eos:
             ended |= token == self.eos_id
         self.finished[rows] = ended
@@ -212,19 +239,21 @@ class SlotDecoder:
     def run(self, pages: Iterator[PagePrompt], *, prefill_batch: int = 8) -> Iterator[SlotResult]:
         """Decode every page; yields results as pages finish (not in input order).
 
-        Free slots are refilled before each stretch of ``sync_every`` steps; new pages of
-        equal prompt length (the same crop count) are prefilled together.
+        Free slots are refilled before each stretch of ``sync_every`` steps while the pool
+        has blocks for them; new pages of equal prompt length (the same crop count) are
+        prefilled together.
         """
         slots = [_Slot() for _ in range(self.slots)]
         pending = iter(pages)
+        waiting: deque[PagePrompt] = deque()  # pages taken from ``pending`` (or preempted), not yet in a slot
+        admitted = 0
         while True:
-            free = [index for index, slot in enumerate(slots) if slot.done]
-            arrivals = list(itertools.islice(pending, len(free)))
-            by_length: dict[int, list[tuple[int, PagePrompt]]] = {}
-            for slot_index, page in zip(free, arrivals, strict=False):
-                by_length.setdefault(page.input_ids.shape[0], []).append((slot_index, page))
-                slots[slot_index].page, slots[slot_index].done = page, False
+            arrivals = self._admit(slots, pending, waiting, admitted)
+            admitted += len(arrivals)
             begun = time.perf_counter()
+            by_length: dict[int, list[tuple[int, PagePrompt]]] = {}
+            for slot_index, page in arrivals:
+                by_length.setdefault(page.input_ids.shape[0], []).append((slot_index, page))
             for group in by_length.values():
                 for start in range(0, len(group), prefill_batch):
                     part = group[start : start + prefill_batch]
@@ -233,13 +262,87 @@ class SlotDecoder:
                 self._add("prefill_s", time.perf_counter() - begun)
             if all(slot.done for slot in slots):
                 return
+            self._grow(slots, waiting)
             begun = time.perf_counter()
+            self.cache.table.copy_(self.table)
+            if not self._graphs:  # eager steps read only the table columns in use
+                longest = max(slot.tokens for slot in slots if not slot.done)
+                self.paged.width = -(-longest // self.block_size)
             for _ in range(self.sync_every):
                 self._run_step()
             finished = list(self._collect(slots))  # its host copy waits for the steps
             self._add("decode_s", time.perf_counter() - begun)
             self._add("steps", self.sync_every)
+            self.stats["blocks_used_max"] = max(self.stats.get("blocks_used_max", 0), self.allocator.used)
             yield from finished
+
+    def _admit(
+        self, slots: list[_Slot], pending: Iterator[PagePrompt], waiting: deque[PagePrompt], admitted: int
+    ) -> list[tuple[int, PagePrompt]]:
+        """Give free slots the next pages while the pool can also grow every running page one stretch."""
+        reserve = sum(
+            self.allocator.needed(i, slot.tokens + self.sync_every) for i, slot in enumerate(slots) if not slot.done
+        )
+        arrivals: list[tuple[int, PagePrompt]] = []
+        for index, slot in enumerate(slots):
+            if not slot.done:
+                continue
+            page = waiting.popleft() if waiting else next(pending, None)
+            if page is None:
+                break
+            tokens = page.input_ids.shape[0]
+            if self.allocator.needed(index, tokens + self.sync_every) + reserve > len(self.allocator.free):
+                waiting.appendleft(page)
+                break
+            self._lend(index, tokens)
+            reserve += self.allocator.needed(index, tokens + self.sync_every)
+            slot.page, slot.done, slot.tokens, slot.admitted = page, False, tokens, admitted + len(arrivals)
+            arrivals.append((index, page))
+        return arrivals
+
+    def _lend(self, index: int, tokens: int) -> bool:
+        """Blocks for the slot's first ``tokens`` positions, entered in the host table; False if too few."""
+        have = len(self.allocator.owned.get(index, ()))
+        new = self.allocator.grow(index, tokens)
+        if new is None:
+            return False
+        self.table[index, have : have + len(new)] = torch.tensor(new, dtype=self.table.dtype)
+        return True
+
+    def _grow(self, slots: list[_Slot], waiting: deque[PagePrompt]) -> None:
+        """Lend every running page the blocks of the next stretch, oldest first; preempt the newest if short."""
+        running = sorted((i for i, slot in enumerate(slots) if not slot.done), key=lambda i: slots[i].admitted)
+        for index in running:
+            slot = slots[index]
+            if slot.done:  # preempted below for an older page
+                continue
+            assert slot.page is not None
+            limit = slot.page.limit or self.max_new_tokens
+            tokens = min(slot.tokens + self.sync_every, slot.page.input_ids.shape[0] + limit)
+            while not self._lend(index, tokens):
+                newest = max((i for i in running if not slots[i].done), key=lambda i: slots[i].admitted)
+                self._preempt(slots, newest, waiting)
+                if newest == index:
+                    break
+            else:
+                slot.tokens = tokens
+
+    def _preempt(self, slots: list[_Slot], index: int, waiting: deque[PagePrompt]) -> None:
+        """Take the slot's blocks back and queue its page to start again (it is never dropped)."""
+        slot = slots[index]
+        assert slot.page is not None
+        waiting.appendleft(slot.page)
+        self._free(slots, index)
+        self._add("preempted", 1)
+        logger.debug("KV pool full: page %d starts again later", slot.page.index)
+
+    def _free(self, slots: list[_Slot], index: int) -> None:
+        """Return the slot's blocks; it points at the scratch block from position 0 until refilled."""
+        self.allocator.release(index)
+        self.table[index] = 0
+        self.finished[index] = True
+        self.cache.positions[index] = 0
+        slots[index].done = True
 
     def _add(self, key: str, value: float) -> None:
         self.stats[key] = self.stats.get(key, 0.0) + value
@@ -263,9 +366,9 @@ class SlotDecoder:
                 reason, keep = "stop", tokens.index(self.eos_id)
             else:
                 reason, keep = "length", len(tokens)
-            self.finished[index] = True
-            slot.done = True
-            yield SlotResult(slot.page.index, tokens[:keep], reason, counts[index], slot.page.vision_tokens)
+            page = slot.page
+            self._free(slots, index)
+            yield SlotResult(page.index, tokens[:keep], reason, counts[index], page.vision_tokens)
 
 
 def _right_aligned(generated: torch.Tensor, counts: torch.Tensor, width: int = 2048) -> torch.Tensor:

@@ -23,6 +23,7 @@ class PagePrompt:
     input_ids: torch.Tensor  # (T,)
     embeds: torch.Tensor  # (T, hidden)
     vision_tokens: int
+    limit: int | None = None  # tokens it may write, if fewer than the budget (benchmarks' page lengths)
 
 
 def page_prompts(
@@ -38,6 +39,7 @@ def page_prompts(
     model = engine._acquire().model
     image_token = model.config.image_token_id
     embed = model.get_input_embeddings()
+    lengths = engine._page_lengths
     upcoming = iter(range(len(images)))
     workers = min(8, os.cpu_count() or 1)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr-preprocess")
@@ -72,7 +74,8 @@ def page_prompts(
                 ids = inputs["input_ids"][0].to(engine.device)
                 mask = (ids == image_token).unsqueeze(-1)
                 embeds = embed(ids).masked_scatter(mask, feature.to(engine.dtype))
-                prompts.append(PagePrompt(index, ids, embeds, int(feature.shape[0])))
+                limit = None if lengths is None else lengths(images[index])
+                prompts.append(PagePrompt(index, ids, embeds, int(feature.shape[0]), limit))
             if engine.device.type == "cuda":
                 torch.cuda.synchronize()
             stats["vision_s"] = stats.get("vision_s", 0.0) + time.perf_counter() - begun
