@@ -70,7 +70,11 @@ class TransformersOptions:
     """
 
     model: str = _option(DEFAULT_MODEL, "hub id or local checkpoint folder", output=True, flag="--model")
-    device: str | None = _option(None, "cuda, cuda:1, cpu... (default: cuda when available)", flag="--device")
+    device: str | tuple[str, ...] | None = _option(
+        None,
+        "cuda, cuda:1, cpu; auto or cuda:all for every GPU, or a list (default: cuda when available)",
+        flag="--device",
+    )
     dtype: str | None = _option(
         None, "bfloat16, float16 or float32 (default: bf16 on CUDA, fp32 on CPU)", output=True, flag="--dtype"
     )
@@ -92,6 +96,8 @@ class TransformersOptions:
     cuda_graphs: bool = _option(True, "capture the slot decode step in a CUDA graph (GPU only)")
 
     def __post_init__(self) -> None:
+        if isinstance(self.device, list):  # hashable and frozen, as every other field
+            object.__setattr__(self, "device", tuple(self.device))
         for name, low in (("max_batch_size", 1), ("vision_batch_size", 1), ("max_new_tokens", 1), ("ngram_size", 2)):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):

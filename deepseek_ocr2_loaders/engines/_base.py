@@ -61,6 +61,10 @@ class OCREngine(ABC):
     #: device raise it; it also bounds how many rendered pages are held in memory.
     batch_size: int = 1
 
+    #: :meth:`generate` calls worth making at once: 2 for an engine that batches pages across
+    #: calls, so the next batch fills the device while the current one's last pages finish.
+    concurrent_calls: int = 1
+
     @property
     def name(self) -> str:
         """The model name recorded in page metadata (``model``)."""

@@ -9,7 +9,9 @@ they call the engine: ``generate`` or ``await agenerate``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Generator
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Union
 
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 
     from ._cache import PageCache
 
-__all__ = ["Answer", "EngineCall", "PendingPage", "process_batch", "run_batch"]
+__all__ = ["Answer", "EngineCall", "PendingPage", "Steps", "process_batch", "run_batch", "run_batches"]
 
 logger = logging.getLogger(__name__)
 
@@ -142,3 +144,38 @@ def run_batch(steps: Generator[EngineCall, Answer, list[PageResult]]) -> list[Pa
             call = steps.send(answer)
     except StopIteration as done:
         return done.value
+
+
+Steps = Generator[EngineCall, Answer, list[PageResult]]
+
+
+def run_batches(
+    batches: Iterable[list[PendingPage]], steps: Callable[[list[PendingPage]], Steps], depth: int
+) -> Iterator[PageResult]:
+    """Every batch through :func:`run_batch`, ``depth`` at once, results in order.
+
+    An engine that batches across calls (``concurrent_calls`` 2) then starts the next batch's
+    pages while the current one's last pages decode, so its GPU batch never drains between
+    batches. If ``batches`` raises, the batches already started are finished and yielded first.
+    A caller that stops early abandons the batches in flight (their results are dropped).
+    """
+    if depth <= 1:
+        for batch in batches:
+            yield from run_batch(steps(batch))
+        return
+    pool = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="ocr-batch")
+    started: deque[Future[list[PageResult]]] = deque()
+    try:
+        try:
+            for batch in batches:
+                started.append(pool.submit(run_batch, steps(batch)))
+                if len(started) >= depth:
+                    yield from started.popleft().result()
+        except Exception:
+            while started:
+                yield from started.popleft().result()
+            raise
+        while started:
+            yield from started.popleft().result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

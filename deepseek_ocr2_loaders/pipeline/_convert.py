@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections import deque
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from ..options import OnError, RenderPolicy, RetryPolicy, check_on_error
 from ..sources import open_source, parse_page_spec
 from ..sources._render_pool import DocumentRef, Rendered, RenderPool, RenderTask
 from ..types import PageResult
-from ._batch import Answer, EngineCall, PendingPage, process_batch, run_batch
+from ._batch import Answer, EngineCall, PendingPage, Steps, process_batch, run_batches
 from ._cache import PageCache, open_cache, page_key
 from ._optical import CompactViewEngine
 from ._prefetch import one_ahead
@@ -112,8 +113,7 @@ def convert(
         run.batches(_as_sources(source), pages=pages, password=password), name="ocr-render", cancel=run.pool.close
     )
     try:
-        for batch in batches:
-            yield from run_batch(run.steps(batch))
+        yield from run_batches(batches, run.steps, max(run.engine.concurrent_calls, 1))
     finally:
         run.pool.close()  # first: it wakes a render blocked on a hung page, so the join is prompt
         batches.close()
@@ -150,27 +150,46 @@ async def aconvert(
     )
     fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr-fetch")
     fetch: Future[list[PendingPage] | None] | None = None
+    started: deque[asyncio.Task[list[PageResult]]] = deque()  # up to engine.concurrent_calls batches at once
+    depth = max(run.engine.concurrent_calls, 1)
     try:
-        while True:
-            fetch = fetcher.submit(next, batches, None)
-            batch = await asyncio.wrap_future(fetch)
-            if batch is None:
-                break
-            steps = run.steps(batch)
-            try:
-                call = next(steps)
-                while True:
-                    call = steps.send(await _acall(call))
-            except StopIteration as done:
-                for result in done.value:
+        try:
+            while True:
+                fetch = fetcher.submit(next, batches, None)
+                batch = await asyncio.wrap_future(fetch)
+                if batch is None:
+                    break
+                started.append(asyncio.ensure_future(_adrive(run.steps(batch))))
+                if len(started) >= depth:
+                    for result in await started.popleft():
+                        yield result
+        except Exception:
+            while started:  # the batches already started come first, then the error
+                for result in await started.popleft():
                     yield result
+            raise
+        while started:
+            for result in await started.popleft():
+                yield result
     finally:
+        for task in started:
+            task.cancel()
         run.pool.close()  # first: it wakes a render blocked on a hung page
         try:  # off the event loop: it waits for the render in hand
             await asyncio.to_thread(_close_after, fetch, batches)
         finally:
             fetcher.shutdown(wait=False)
             run.close()
+
+
+async def _adrive(steps: Steps) -> list[PageResult]:
+    """Drive :func:`process_batch` with ``await engine.agenerate``: the async twin of ``run_batch``."""
+    try:
+        call = next(steps)
+        while True:
+            call = steps.send(await _acall(call))
+    except StopIteration as done:
+        return done.value
 
 
 def _close_after(fetch: Future[Any] | None, batches: Generator[Any, None, None]) -> None:

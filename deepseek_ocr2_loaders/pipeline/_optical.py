@@ -119,6 +119,7 @@ class CompactViewEngine(OCREngine):
     def __init__(self, inner: OCREngine) -> None:
         self.inner = inner
         self.batch_size = inner.batch_size
+        self.concurrent_calls = inner.concurrent_calls
 
     @property
     def name(self) -> str:

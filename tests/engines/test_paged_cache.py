@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 
 from deepseek_ocr2_loaders import TransformersEngine
 from deepseek_ocr2_loaders.engines.transformers._paged_attention import PagedBatch, reference_attention
+from deepseek_ocr2_loaders.engines.transformers._vision import page_prompts
 from deepseek_ocr2_loaders.model import PROMPTS
 
 pytestmark = pytest.mark.compat
@@ -54,12 +55,15 @@ def test_a_pool_too_small_for_every_page_preempts_and_recomputes_giving_the_same
     engine = TransformersEngine(str(tiny_checkpoint), **options)
     expected = engine.generate(IMAGES, MARKDOWN)
     assert "preempted" not in engine.last_stats
-    decoder = engine._decoder
-    full = decoder.cache.table.shape[1]  # blocks of the longest page the slots can hold
-    # one such page and two blocks more: a short page joins it, and both cannot grow to the end
-    engine._decoder = dataclasses.replace(decoder, blocks=1 + full + 2, stats={})
-    got = engine.generate(IMAGES, MARKDOWN)
-    assert engine.last_stats["preempted"] >= 1
+    full = engine._decoder.cache.table.shape[1]  # blocks of the longest page a slot can hold
+    # one such page and two blocks more: a short page joins the longest, and both cannot grow to the end
+    decoder = dataclasses.replace(engine._decoder, blocks=1 + full + 2, stats={})
+    tokenizer = engine._acquire().processor.tokenizer
+    with torch.inference_mode():
+        pages = list(page_prompts(engine, IMAGES, MARKDOWN, 2, {}, list(range(len(IMAGES)))))
+        results = {result.index: result for result in decoder.run(iter(pages))}
+    assert decoder.stats["preempted"] >= 1
+    got = [engine._output(tokenizer, results[index]) for index in range(len(IMAGES))]
     assert [o.text for o in got] == [o.text for o in expected]
     assert [o.output_tokens for o in got] == [200] * len(IMAGES)
     engine.close()

@@ -10,6 +10,7 @@ Uses transformers' native ``DeepseekOcr2ForConditionalGeneration`` and
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +41,9 @@ BLOCK_SIZE = 64
 
 SYNC_EVERY = 32
 """Decode steps between the host's looks at the slots."""
+
+PROMPT_TEXT_ROOM = 256
+"""Instruction tokens a slot holds besides the image (the built-in prompts take about 10)."""
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +83,36 @@ def _device(name: str | None) -> torch.device:
     return device
 
 
+def _devices(spec: str | tuple[str, ...] | None) -> list[torch.device]:
+    """The devices named: one, every GPU (``"auto"``, ``"cuda:all"``), or a list (``"cuda:0,cuda:1"``)."""
+    import torch
+
+    if spec in ("auto", "cuda:all"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 and spec == "cuda:all":
+            raise ConfigError("device='cuda:all': this PyTorch build sees no CUDA GPU; use device='cpu'")
+        return [torch.device("cuda", index) for index in range(count)] or [torch.device("cpu")]
+    names = spec.split(",") if isinstance(spec, str) and "," in spec else spec
+    if isinstance(names, (list, tuple)):
+        if not names:
+            raise ConfigError("device: an empty list of devices")
+        return [_device(name.strip()) for name in names]
+    return [_device(names)]
+
+
+def _summed(replicas: list[Any]) -> dict[str, float]:
+    """The replicas' counters added up (their peaks: the largest)."""
+    total: dict[str, float] = {}
+    for replica in replicas:
+        for key, value in list(replica.stats.items()):
+            total[key] = max(total.get(key, 0.0), value) if key.endswith("_max") else total.get(key, 0.0) + value
+    return total
+
+
+def _alive(replicas: list[Any]) -> int:
+    return sum(replica.alive for replica in replicas)
+
+
 class TransformersEngine(OCREngine):
     """DeepSeek-OCR-2 in this process, pages batched on one device.
 
@@ -87,7 +121,9 @@ class TransformersEngine(OCREngine):
 
     Args:
         model: Hub id or local folder of a DeepSeek-OCR-2 checkpoint.
-        device: ``"cuda"``, ``"cuda:1"``, ``"cpu"``...; default CUDA when available.
+        device: ``"cuda"``, ``"cuda:1"``, ``"cpu"``...; default CUDA when available. ``"auto"``
+            or ``"cuda:all"`` (every GPU) or a list (``["cuda:0", "cuda:1"]``, ``"cuda:0,cuda:1"``):
+            one model replica per device, all fed from one page queue.
         dtype: ``"bfloat16"``, ``"float16"``, ``"float32"``; default bf16 on CUDA, fp32 on CPU.
         attn_implementation: ``"sdpa"`` (default) or ``"eager"``; ``"flash_attention_2"``
             with ``decode="generate"`` and the ``flash`` extra.
@@ -123,7 +159,7 @@ class TransformersEngine(OCREngine):
         self,
         model: str = DEFAULT_MODEL,
         *,
-        device: str | None = None,
+        device: str | list[str] | tuple[str, ...] | None = None,
         dtype: str | None = None,
         attn_implementation: str = "sdpa",
         max_batch_size: int | None = None,
@@ -165,7 +201,10 @@ class TransformersEngine(OCREngine):
                     "attn_implementation='flash_attention_2' needs flash-attn: "
                     "pip install 'deepseek-ocr2-loaders[flash]'"
                 ) from exc
-        self.device = _device(options.device)
+        self.devices = _devices(options.device)
+        if len(self.devices) > 1 and options.decode != "slots":
+            raise ConfigError("several devices need decode='slots' (one page queue feeds their decoders)")
+        self.device = self.devices[0]
         gpu = self.device.type == "cuda"
         self.dtype = getattr(torch, options.dtype) if options.dtype else (torch.bfloat16 if gpu else torch.float32)
         self.options = options
@@ -173,7 +212,10 @@ class TransformersEngine(OCREngine):
         self.batch_size, self.vision_batch_size = options.batch_sizes(gpu=gpu)
         self.last_stats: dict[str, float] = {}
         self._decoder: Any = None
-        self._decoder_wanted = 0
+        self._slot_cap = self.batch_size
+        self._queue: Any = None
+        self._replicas: list[Any] = []
+        self._scheduler_lock = threading.Lock()
         self._key = (self.model_id, options.revision, str(self.device), str(self.dtype), options.attn_implementation)
         self._loaded: _registry.LoadedModel | None = None
         self._stricter: TransformersEngine | None = None
@@ -206,6 +248,11 @@ class TransformersEngine(OCREngine):
         self.options = replace(self.options, max_new_tokens=value)
         if self._stricter is not None:
             self._stricter.max_new_tokens = value
+
+    @property
+    def concurrent_calls(self) -> int:  # type: ignore[override]
+        """2 with the slot decoder: calls share its batch (1 for ``model.generate``)."""
+        return 2 if self.options.decode == "slots" else 1
 
     @property
     def _graph_ready(self) -> bool:
@@ -249,6 +296,14 @@ class TransformersEngine(OCREngine):
         if self._stricter is not None:
             self._stricter.close()
             self._stricter = None
+        with self._scheduler_lock:
+            queue, replicas, self._queue, self._replicas = self._queue, self._replicas, None, []
+        if queue is not None:
+            queue.close()
+        for replica in replicas:
+            replica.close()
+            if replica.engine is not self:
+                replica.engine.close()
         self._decoder = None
         if self._loaded is None:
             return
@@ -272,30 +327,52 @@ class TransformersEngine(OCREngine):
             return outputs
 
     def _generate_slots(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
-        import torch
+        queue, replicas = self._page_queue()
+        tokenizer = replicas[0].engine._acquire().processor.tokenizer
+        if len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) > PROMPT_TEXT_ROOM:
+            raise ConfigError(f"the prompt is longer than the {PROMPT_TEXT_ROOM} tokens a slot holds besides the image")
+        before, started = _summed(replicas), time.perf_counter()
+        outputs = queue.generate(images, prompt, self.options.max_new_tokens)
+        after = _summed(replicas)
+        self.last_stats = {
+            **{key: value - before.get(key, 0.0) for key, value in after.items()},
+            **{key: after.get(key, 0.0) for key in ("blocks_used_max", "pages_at_once_max")},
+            "total_s": time.perf_counter() - started,
+            "slots": sum(r.engine._decoder.slots for r in replicas if r.engine._decoder is not None),
+        }
+        return outputs
 
-        from ._vision import page_prompts
+    def _page_queue(self) -> tuple[Any, list[Any]]:
+        """This engine's page queue and its replicas (one per device), started on first use."""
+        from ._scheduler import PageQueue, Replica
 
-        loaded = self._acquire()
-        tokenizer = loaded.processor.tokenizer
-        decoder = self._slot_decoder(loaded.model, tokenizer, len(images), prompt)
-        outputs: dict[int, EngineOutput] = {}
-        started = time.perf_counter()
-        with torch.inference_mode():
-            pages = page_prompts(self, images, prompt, self.vision_batch_size, decoder.stats)
-            for result in decoder.run(pages):
-                outputs[result.index] = EngineOutput(
-                    text=tokenizer.decode(result.tokens, skip_special_tokens=False),
-                    finish_reason=result.finish_reason,
-                    vision_tokens=result.vision_tokens,
-                    output_tokens=result.output_tokens,
-                )
-        self.last_stats = {**decoder.stats, "total_s": time.perf_counter() - started, "slots": decoder.slots}
-        decoder.stats.clear()
-        return [outputs[index] for index in range(len(images))]
+        with self._scheduler_lock:
+            if self._queue is None:
+                devices = self.devices
+                engines = [self] if len(devices) == 1 else [self._on(device) for device in devices]
+                queue, replicas = PageQueue(), []
+                for engine in engines:
+                    replica = Replica(engine, queue, _mapped_generation_errors, lambda: _alive(replicas) <= 1, self)
+                    replica.start()
+                    replicas.append(replica)
+                self._queue, self._replicas = queue, replicas
+            return self._queue, self._replicas
 
-    def _slot_decoder(self, model: Any, tokenizer: Any, pages: int, prompt: str) -> Any:
-        """The decoder for this many pages: slots in powers of two up to max_batch_size, sized to memory.
+    def _on(self, device: torch.device) -> TransformersEngine:
+        """This engine's options on one of its devices: a replica's engine."""
+        return TransformersEngine.from_options(replace(self.options, device=str(device)))
+
+    def _output(self, tokenizer: Any, result: Any) -> EngineOutput:
+        """A finished slot's page as the engine returns it."""
+        return EngineOutput(
+            text=tokenizer.decode(result.tokens, skip_special_tokens=False),
+            finish_reason=result.finish_reason,
+            vision_tokens=result.vision_tokens,
+            output_tokens=result.output_tokens,
+        )
+
+    def _scheduled_decoder(self, model: Any, tokenizer: Any, stats: dict[str, float]) -> Any:
+        """The scheduler's decoder: ``max_batch_size`` slots (fewer when memory holds fewer), reused.
 
         The KV pool takes what free memory holds, up to every slot at full length; the slot count
         is then what the pool holds at a typical page length (the prompt and 1,024 tokens), so a
@@ -305,19 +382,13 @@ class TransformersEngine(OCREngine):
         from ._slots import SlotDecoder
 
         options = self.options
-        wanted = min(self.batch_size, 1 << max(pages - 1, 0).bit_length())
-        room = PROMPT_ROOM + len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
         current = self._decoder
-        if (
-            current is not None
-            and self._decoder_wanted == wanted
-            and current.prompt_room >= room
-            and current.max_new_tokens == options.max_new_tokens
-        ):
-            return current  # (sized before: free memory now excludes its own pool)
+        if current is not None and current.max_new_tokens >= options.max_new_tokens:
+            return current
         del current
         self._decoder = None  # free the old pool before the new one is allocated
-        self._decoder_wanted = wanted
+        wanted = self._slot_cap
+        room = PROMPT_ROOM + PROMPT_TEXT_ROOM
         full = -(-(room + options.max_new_tokens + SYNC_EVERY + 1) // BLOCK_SIZE)
         blocks, self.vision_batch_size = fit_blocks(model, wanted * full + 1, BLOCK_SIZE, self.vision_batch_size)
         typical = -(-(room + min(options.max_new_tokens, 1024)) // BLOCK_SIZE)
@@ -339,8 +410,21 @@ class TransformersEngine(OCREngine):
             loops=loops if options.stop_loops else None,
             sync_every=SYNC_EVERY,
             use_cuda_graph=options.cuda_graphs and self._graph_ready,
+            stats=stats,
         )
         return self._decoder
+
+    def _shrink_slots(self) -> bool:
+        """Halve the decoder's slots after running out of memory; False when one slot already failed."""
+        if self._slot_cap <= 1:
+            return False
+        self._slot_cap = max(1, (self._decoder.slots if self._decoder is not None else self._slot_cap) // 2)
+        self._decoder = None
+        if self.device.type == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+        return True
 
     def _loop_check(self, model: Any, tokenizer: Any) -> TokenLoops:
         """The loop detector of this vocabulary, built once per engine."""

@@ -7,6 +7,7 @@ transformers' attention modules call, so the model's own layers write into it un
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 from typing import Any
@@ -50,6 +51,14 @@ class PagedKVCache:
         self.lengths = torch.ones(slots, dtype=torch.int32, device=device)
         self.rows = torch.arange(slots, device=device)
         self.block_size = block_size
+
+    def head(self, rows: int) -> PagedKVCache:
+        """The same pools seen through the first ``rows`` slots (views: writes reach this cache)."""
+        view = copy.copy(self)
+        view.table, view.positions, view.lengths, view.rows = (
+            t[:rows] for t in (self.table, self.positions, self.lengths, self.rows)
+        )
+        return view
 
     def slot_offsets(self, slot: int, count: int) -> torch.Tensor:
         """Flat pool offsets (``block * block_size + row``) of a slot's first ``count`` positions."""
@@ -102,6 +111,10 @@ class BlockAllocator:
 
     def release(self, slot: int) -> None:
         self.free.extend(reversed(self.owned.pop(slot, [])))
+
+    def move(self, source: int, target: int) -> None:
+        """The blocks of slot ``source`` now belong to the free slot ``target``."""
+        self.owned[target] = self.owned.pop(source, [])
 
 
 def cache_keyword(layer: torch.nn.Module) -> str:

@@ -21,12 +21,13 @@ Greedy decoding, the windowed n-gram guard and loop detection behave as in
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -35,7 +36,7 @@ from ._guards import LoopCheck, WindowedNoRepeatNGram
 from ._kv_cache import BlockAllocator, PagedKVCache, cache_keyword, layer_caches, output_cache
 from ._vision import PagePrompt
 
-__all__ = ["SlotDecoder", "SlotResult"]
+__all__ = ["IteratorSource", "PageSource", "SlotDecoder", "SlotResult"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,36 @@ class SlotResult:
     vision_tokens: int
 
 
+class PageSource(Protocol):
+    """Where the decoder takes its pages from: :class:`IteratorSource`, or the engine's scheduler."""
+
+    def poll(self, limit: int) -> list[PagePrompt]:
+        """Up to ``limit`` pages ready now (the decoder keeps decoding when there are none)."""
+        ...
+
+    def wait(self) -> bool:
+        """Block until a page is ready (the decoder is idle); False: none will come, stop."""
+        ...
+
+
+class IteratorSource:
+    """Pages from an iterator: ``poll`` waits for them (one call's pages, as ``generate`` has them)."""
+
+    def __init__(self, pages: Iterator[PagePrompt]) -> None:
+        self._pages = pages
+        self._next: PagePrompt | None = None
+
+    def poll(self, limit: int) -> list[PagePrompt]:
+        head = [self._next] if self._next is not None else []
+        self._next = None
+        return head + list(itertools.islice(self._pages, limit - len(head)))
+
+    def wait(self) -> bool:
+        if self._next is None:
+            self._next = next(self._pages, None)
+        return self._next is not None
+
+
 @dataclass
 class _Slot:
     page: PagePrompt | None = None
@@ -60,12 +91,26 @@ class _Slot:
 
 
 @dataclass
+class _Rows:
+    """The decode state of the first ``width`` slots: views of the decoder's tensors."""
+
+    tokens: torch.Tensor
+    recent: torch.Tensor
+    generated: torch.Tensor
+    counts: torch.Tensor
+    limits: torch.Tensor
+    finished: torch.Tensor
+    cache: PagedKVCache
+    paged: _paged_attention.PagedBatch
+
+
+@dataclass
 class SlotDecoder:
     """Greedy decoding of many pages through ``slots`` concurrent sequences.
 
     Args:
         model: A loaded ``DeepseekOcr2ForConditionalGeneration``.
-        slots: Sequences decoded together (the decode batch).
+        slots: Sequences decoded together at most (the decode batch).
         max_new_tokens: Token budget per page.
         prompt_room: Longest prompt (vision + text tokens) a slot must hold.
         eos_id, pad_id: End and padding token ids.
@@ -75,7 +120,11 @@ class SlotDecoder:
         ignore_eos: Never stop at EOS (fixed-length benchmarks).
         loops: Judges which pages loop (``finish_reason="repetition"``); None never stops one.
         sync_every: Decode steps between looks from the host.
-        use_cuda_graph: Capture the decode step once and replay it (CUDA only).
+        use_cuda_graph: Capture the decode step once per width and replay it (CUDA only).
+
+    A step runs only the first ``width`` slots, ``width`` the smallest of a few sizes (powers of
+    two from 8, and ``slots``) that holds every occupied slot; pages fill the lowest free slots
+    and move down when the batch thins out, so a few pages never pay for a full batch.
     """
 
     model: Any
@@ -120,26 +169,39 @@ class SlotDecoder:
         )
         self.table = torch.zeros_like(self.cache.table, device="cpu")  # the host's copy, sent before each stretch
         self.allocator = BlockAllocator(self.blocks, self.block_size)
-        self.paged = _paged_attention.PagedBatch(
-            self.cache.keys, self.cache.values, self.cache.table, self.cache.lengths, width
-        )
-        window = self.guard.window
-        self.tokens = torch.zeros(self.slots, dtype=torch.long, device=self.device)  # last token per slot
-        self.recent = torch.zeros(self.slots, window, dtype=torch.long, device=self.device)
-        self.generated = torch.full((self.slots, self.max_new_tokens), -1, dtype=torch.long, device=self.device)
-        self.counts = torch.zeros(self.slots, dtype=torch.long, device=self.device)
-        self.limits = torch.full((self.slots,), self.max_new_tokens, dtype=torch.long, device=self.device)
-        self.finished = torch.ones(self.slots, dtype=torch.bool, device=self.device)
+        window, device = self.guard.window, self.device
+        self.tokens = torch.zeros(self.slots, dtype=torch.long, device=device)  # last token per slot
+        self.recent = torch.zeros(self.slots, window, dtype=torch.long, device=device)
+        self.generated = torch.full((self.slots, self.max_new_tokens), -1, dtype=torch.long, device=device)
+        self.counts = torch.zeros(self.slots, dtype=torch.long, device=device)
+        self.limits = torch.full((self.slots,), self.max_new_tokens, dtype=torch.long, device=device)
+        self.finished = torch.ones(self.slots, dtype=torch.bool, device=device)
+        self.widths = sorted({min(self.slots, 1 << n) for n in range(3, self.slots.bit_length() + 1)} | {self.slots})
         self._cache_keyword = cache_keyword(lm.layers[0])
-        self._graph: torch.cuda.CUDAGraph | None = None
-        self._graphs = self.use_cuda_graph and self.device.type == "cuda"
+        self._views: dict[int, _Rows] = {}
+        self._graphs: dict[int, torch.cuda.CUDAGraph] = {}
+        self._capture = self.use_cuda_graph and self.device.type == "cuda"
+        self._slots = [_Slot() for _ in range(self.slots)]
+        self._waiting: deque[PagePrompt] = deque()  # pages taken from the source (or preempted), not in a slot
+
+    def _rows(self, width: int) -> _Rows:
+        if width not in self._views:
+            cache = self.cache.head(width)
+            columns = self.table.shape[1]
+            self._views[width] = _Rows(
+                *(t[:width] for t in (self.tokens, self.recent, self.generated, self.counts, self.limits)),
+                self.finished[:width],
+                cache,
+                _paged_attention.PagedBatch(cache.keys, cache.values, cache.table, cache.lengths, columns),
+            )
+        return self._views[width]
 
     # -- one decode step (graph-capturable: no host syncs, static shapes) ----------------
 
-    def _step(self) -> None:
+    def _step(self, rows: _Rows) -> None:
         lm = self.model.model.language_model
-        cache = self.cache
-        hidden = lm.embed_tokens(self.tokens)[:, None, :]
+        cache = rows.cache
+        hidden = lm.embed_tokens(rows.tokens)[:, None, :]
         position_ids = cache.positions[:, None]
         cos_sin = lm.rotary_emb(hidden, position_ids)
         cache.lengths.copy_(cache.positions + 1)
@@ -150,47 +212,49 @@ class SlotDecoder:
                 position_ids=position_ids,
                 use_cache=True,
                 position_embeddings=cos_sin,
-                paged=self.paged,
+                paged=rows.paged,
                 **{self._cache_keyword: cache},
             )
             hidden = out[0] if isinstance(out, tuple) else out
         logits = self.model.lm_head(lm.norm(hidden[:, 0])).float()
         if self.ignore_eos:
             logits[:, self.eos_id].fill_(float("-inf"))  # fill_ takes a scalar: no host copy in the graph
-        logits = self.guard(self.recent, logits)
+        logits = self.guard(rows.recent, logits)
         token = logits.argmax(-1)
-        active = ~self.finished
-        at = self.counts.clamp(max=self.max_new_tokens - 1)
-        self.generated[cache.rows, at] = torch.where(active, token, self.generated[cache.rows, at])
-        self.counts += active.long()
-        ended = self.counts >= self.limits
+        active = ~rows.finished
+        at = rows.counts.clamp(max=self.max_new_tokens - 1)
+        rows.generated[cache.rows, at] = torch.where(active, token, rows.generated[cache.rows, at])
+        rows.counts += active.long()
+        ended = rows.counts >= rows.limits
         if not self.ignore_eos:
             ended = ended | (token == self.eos_id)
-        self.recent.copy_(torch.cat([self.recent[:, 1:], token[:, None]], dim=1))
-        self.tokens.copy_(token)
+        rows.recent.copy_(torch.cat([rows.recent[:, 1:], token[:, None]], dim=1))
+        rows.tokens.copy_(token)
         cache.positions.copy_(cache.positions + active.long())  # a finished slot stays inside its blocks
-        self.finished |= ended
+        rows.finished |= ended
 
-    def _run_step(self) -> None:
-        if not self._graphs:
-            self._step()
+    def _run_step(self, width: int) -> None:
+        rows = self._rows(width)
+        if not self._capture:
+            self._step(rows)
             return
-        if self._graph is None:
-            stream = torch.cuda.Stream()  # type: ignore[no-untyped-call]
-            stream.wait_stream(torch.cuda.current_stream())
+        graph = self._graphs.get(width)
+        if graph is None:
+            stream = torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]
+            stream.wait_stream(torch.cuda.current_stream(self.device))
             saved = [t.clone() for t in self._state()]
             with torch.cuda.stream(stream):
                 for _ in range(2):  # warm up kernels and allocator outside the graph
-                    self._step()
-            torch.cuda.current_stream().wait_stream(stream)
+                    self._step(rows)
+            torch.cuda.current_stream(self.device).wait_stream(stream)
             for tensor, copy in zip(self._state(), saved, strict=True):
                 tensor.copy_(copy)
-            self._graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self._graph):
-                self._step()
+            graph = self._graphs[width] = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._step(rows)
             for tensor, copy in zip(self._state(), saved, strict=True):
                 tensor.copy_(copy)
-        self._graph.replay()
+        graph.replay()
 
     def _state(self) -> list[torch.Tensor]:
         """What a step changes, less the KV pool, for undoing the warm-up steps before capture.
@@ -208,8 +272,9 @@ class SlotDecoder:
         """Prefill pages of one prompt length together (no padding) into their slots' blocks."""
         lm = self.model.model.language_model
         length = pages[0].input_ids.shape[0]
-        if length > self.prompt_room:
-            raise ValueError(f"prompt of {length} tokens does not fit the slot ({self.prompt_room} reserved)")
+        if self.device.type == "cuda":  # made on the vision stream: keep its memory until this stream is done
+            for page in pages:
+                page.embeds.record_stream(torch.cuda.current_stream(self.device))
         out = lm(inputs_embeds=torch.stack([page.embeds for page in pages]), use_cache=True)
         self.cache.table.copy_(self.table)
         offsets = torch.cat([self.cache.slot_offsets(slot, length) for slot in slots])
@@ -236,19 +301,19 @@ class SlotDecoder:
             ended |= token == self.eos_id
         self.finished[rows] = ended
 
-    def run(self, pages: Iterator[PagePrompt], *, prefill_batch: int = 8) -> Iterator[SlotResult]:
-        """Decode every page; yields results as pages finish (not in input order).
+    def run(self, source: PageSource | Iterator[PagePrompt], *, prefill_batch: int = 8) -> Iterator[SlotResult]:
+        """Decode every page the source gives; yields results as pages finish (not in input order).
 
         Free slots are refilled before each stretch of ``sync_every`` steps while the pool
         has blocks for them; new pages of equal prompt length (the same crop count) are
-        prefilled together.
+        prefilled together. Returns when the source says no more pages will come.
         """
-        slots = [_Slot() for _ in range(self.slots)]
-        pending = iter(pages)
-        waiting: deque[PagePrompt] = deque()  # pages taken from ``pending`` (or preempted), not yet in a slot
+        if not hasattr(source, "poll"):
+            source = IteratorSource(iter(source))
+        slots = self._slots
         admitted = 0
         while True:
-            arrivals = self._admit(slots, pending, waiting, admitted)
+            arrivals = self._admit(slots, source, admitted)
             admitted += len(arrivals)
             begun = time.perf_counter()
             by_length: dict[int, list[tuple[int, PagePrompt]]] = {}
@@ -261,41 +326,54 @@ class SlotDecoder:
             if arrivals:
                 self._add("prefill_s", time.perf_counter() - begun)
             if all(slot.done for slot in slots):
+                if self._waiting or source.wait():
+                    continue
                 return
-            self._grow(slots, waiting)
+            self._grow(slots)
+            width = self._compact(slots)
             begun = time.perf_counter()
             self.cache.table.copy_(self.table)
-            if not self._graphs:  # eager steps read only the table columns in use
+            if not self._capture:  # eager steps read only the table columns in use
                 longest = max(slot.tokens for slot in slots if not slot.done)
-                self.paged.width = -(-longest // self.block_size)
+                self._rows(width).paged.width = -(-longest // self.block_size)
             for _ in range(self.sync_every):
-                self._run_step()
-            finished = list(self._collect(slots))  # its host copy waits for the steps
+                self._run_step(width)
+            finished = list(self._collect(slots, width))  # its host copy waits for the steps
             self._add("decode_s", time.perf_counter() - begun)
             self._add("steps", self.sync_every)
+            self._add("slot_steps", self.sync_every * width)
+            occupied = sum(not slot.done for slot in slots)
+            self.stats["pages_at_once_max"] = max(self.stats.get("pages_at_once_max", 0), occupied)
             self.stats["blocks_used_max"] = max(self.stats.get("blocks_used_max", 0), self.allocator.used)
             yield from finished
 
-    def _admit(
-        self, slots: list[_Slot], pending: Iterator[PagePrompt], waiting: deque[PagePrompt], admitted: int
-    ) -> list[tuple[int, PagePrompt]]:
+    def in_flight(self) -> list[PagePrompt]:
+        """Pages taken from the source and not finished (to hand them to another decoder after a failure)."""
+        return [slot.page for slot in self._slots if not slot.done and slot.page is not None] + list(self._waiting)
+
+    def _admit(self, slots: list[_Slot], source: PageSource, admitted: int) -> list[tuple[int, PagePrompt]]:
         """Give free slots the next pages while the pool can also grow every running page one stretch."""
+        waiting = self._waiting
+        free = [index for index, slot in enumerate(slots) if slot.done]
+        if len(waiting) < len(free):
+            waiting.extend(source.poll(len(free) - len(waiting)))
         reserve = sum(
             self.allocator.needed(i, slot.tokens + self.sync_every) for i, slot in enumerate(slots) if not slot.done
         )
         arrivals: list[tuple[int, PagePrompt]] = []
-        for index, slot in enumerate(slots):
-            if not slot.done:
-                continue
-            page = waiting.popleft() if waiting else next(pending, None)
-            if page is None:
+        for index in free:
+            if not waiting:
                 break
+            page = waiting[0]
             tokens = page.input_ids.shape[0]
+            if tokens > self.prompt_room:
+                raise ValueError(f"prompt of {tokens} tokens does not fit the slot ({self.prompt_room} reserved)")
             if self.allocator.needed(index, tokens + self.sync_every) + reserve > len(self.allocator.free):
-                waiting.appendleft(page)
                 break
+            waiting.popleft()
             self._lend(index, tokens)
             reserve += self.allocator.needed(index, tokens + self.sync_every)
+            slot = slots[index]
             slot.page, slot.done, slot.tokens, slot.admitted = page, False, tokens, admitted + len(arrivals)
             arrivals.append((index, page))
         return arrivals
@@ -309,7 +387,7 @@ class SlotDecoder:
         self.table[index, have : have + len(new)] = torch.tensor(new, dtype=self.table.dtype)
         return True
 
-    def _grow(self, slots: list[_Slot], waiting: deque[PagePrompt]) -> None:
+    def _grow(self, slots: list[_Slot]) -> None:
         """Lend every running page the blocks of the next stretch, oldest first; preempt the newest if short."""
         running = sorted((i for i, slot in enumerate(slots) if not slot.done), key=lambda i: slots[i].admitted)
         for index in running:
@@ -321,17 +399,38 @@ class SlotDecoder:
             tokens = min(slot.tokens + self.sync_every, slot.page.input_ids.shape[0] + limit)
             while not self._lend(index, tokens):
                 newest = max((i for i in running if not slots[i].done), key=lambda i: slots[i].admitted)
-                self._preempt(slots, newest, waiting)
+                self._preempt(slots, newest)
                 if newest == index:
                     break
             else:
                 slot.tokens = tokens
 
-    def _preempt(self, slots: list[_Slot], index: int, waiting: deque[PagePrompt]) -> None:
+    def _compact(self, slots: list[_Slot]) -> int:
+        """Move pages down into free slots until the occupied ones fit the smallest width; return it."""
+        occupied = [i for i, slot in enumerate(slots) if not slot.done]
+        width = next(w for w in self.widths if w >= len(occupied))
+        holes = [i for i in range(width) if slots[i].done]
+        for source in (i for i in reversed(occupied) if i >= width):
+            self._move(slots, source, holes.pop(0))
+        return width
+
+    def _move(self, slots: list[_Slot], source: int, target: int) -> None:
+        """Slot ``source``'s page, state and blocks now live in slot ``target`` (which was free)."""
+        for tensor in (self.tokens, self.recent, self.generated, self.counts, self.limits, self.finished):
+            tensor[target] = tensor[source]
+        self.cache.positions[target] = self.cache.positions[source]
+        self.table[target] = self.table[source]
+        self.allocator.move(source, target)
+        slots[target], slots[source] = slots[source], _Slot()
+        self.table[source] = 0
+        self.finished[source] = True
+        self.cache.positions[source] = 0
+
+    def _preempt(self, slots: list[_Slot], index: int) -> None:
         """Take the slot's blocks back and queue its page to start again (it is never dropped)."""
         slot = slots[index]
         assert slot.page is not None
-        waiting.appendleft(slot.page)
+        self._waiting.appendleft(slot.page)
         self._free(slots, index)
         self._add("preempted", 1)
         logger.debug("KV pool full: page %d starts again later", slot.page.index)
@@ -347,16 +446,18 @@ class SlotDecoder:
     def _add(self, key: str, value: float) -> None:
         self.stats[key] = self.stats.get(key, 0.0) + value
 
-    def _collect(self, slots: list[_Slot]) -> Iterator[SlotResult]:
-        """Read out finished and looping slots (one small device-to-host copy)."""
-        looped = torch.zeros(self.slots, dtype=torch.bool, device=self.device)
-        tail = torch.zeros(self.slots, dtype=torch.long, device=self.device)
+    def _collect(self, slots: list[_Slot], width: int) -> Iterator[SlotResult]:
+        """Read out finished and looping slots among the first ``width`` (one small device-to-host copy)."""
+        rows = self._rows(width)
+        looped = torch.zeros(width, dtype=torch.bool, device=self.device)
+        tail = torch.zeros(width, dtype=torch.long, device=self.device)
         if self.loops is not None:
-            looped, tail = self.loops(_right_aligned(self.generated, self.counts), self.counts)
+            looped, tail = self.loops(_right_aligned(rows.generated, rows.counts), rows.counts)
         finished, looped_host, tail_host, counts = (
-            t.tolist() for t in (self.finished | looped, looped & ~self.finished, tail, self.counts)
+            t.tolist() for t in (rows.finished | looped, looped & ~rows.finished, tail, rows.counts)
         )
-        for index, slot in enumerate(slots):
+        for index in range(width):
+            slot = slots[index]
             if slot.done or not finished[index] or slot.page is None:
                 continue
             tokens = self.generated[index, : counts[index]].tolist()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 import torch
 
 __all__ = ["PagePrompt", "embed_pages", "encode", "image_features", "page_prompts"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -23,23 +26,30 @@ class PagePrompt:
     input_ids: torch.Tensor  # (T,)
     embeds: torch.Tensor  # (T, hidden)
     vision_tokens: int
-    limit: int | None = None  # tokens it may write, if fewer than the budget (benchmarks' page lengths)
+    limit: int | None = None  # tokens it may write: its call's budget, or less (benchmarks' page lengths)
 
 
 def page_prompts(
-    engine: Any, images: list[Any], prompt: str, micro_batch: int, stats: dict[str, float]
+    engine: Any,
+    images: list[Any],
+    prompt: str,
+    micro_batch: int,
+    stats: dict[str, float],
+    ids: list[int],
+    lengths: Callable[[Any], int] | None = None,
 ) -> Iterator[PagePrompt]:
     """Encode pages lazily, ``micro_batch`` at a time through the vision towers, one prompt per page.
 
     The processor's CPU work (resize, crop, normalise) runs page by page on worker threads
     (PIL and NumPy release the GIL), up to two micro-batches ahead, so the GPU does not wait
     for it and host memory stays bounded. Each page keeps its own unpadded prompt: a
-    micro-batch shares only the vision towers, its pixels concatenated on the device.
+    micro-batch shares only the vision towers, its pixels concatenated on the device. A page's
+    ``index`` is its entry in ``ids``; a page is yielded once its stream has finished it.
+    ``lengths`` (benchmarks) gives each page the tokens it may write.
     """
     model = engine._acquire().model
     image_token = model.config.image_token_id
     embed = model.get_input_embeddings()
-    lengths = engine._page_lengths
     upcoming = iter(range(len(images)))
     workers = min(8, os.cpu_count() or 1)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr-preprocess")
@@ -71,13 +81,13 @@ def page_prompts(
             )
             prompts = []
             for (index, inputs), feature in zip(batch, features, strict=True):
-                ids = inputs["input_ids"][0].to(engine.device)
-                mask = (ids == image_token).unsqueeze(-1)
-                embeds = embed(ids).masked_scatter(mask, feature.to(engine.dtype))
+                tokens = inputs["input_ids"][0].to(engine.device)
+                mask = (tokens == image_token).unsqueeze(-1)
+                embeds = embed(tokens).masked_scatter(mask, feature.to(engine.dtype))
                 limit = None if lengths is None else lengths(images[index])
-                prompts.append(PagePrompt(index, ids, embeds, int(feature.shape[0]), limit))
+                prompts.append(PagePrompt(ids[index], tokens, embeds, int(feature.shape[0]), limit))
             if engine.device.type == "cuda":
-                torch.cuda.synchronize()
+                torch.cuda.current_stream(engine.device).synchronize()
             stats["vision_s"] = stats.get("vision_s", 0.0) + time.perf_counter() - begun
             yield from prompts
     finally:  # stopped early or failed: drop the pages not started, wait for the running ones
@@ -115,19 +125,30 @@ def image_features(
 
     Pages go through the model's own ``get_image_features`` ``batch`` at a time, so the
     vision towers never see more pages at once; pixels still on the host move a slice at a time.
+    Out of GPU memory, the batch halves and the same pages go again.
     """
     features: list[torch.Tensor] = []
-    for start in range(0, len(crops), batch):
+    start = 0
+    while start < len(crops):
         stop = start + batch
         first, last = sum(crops[:start]), sum(crops[:stop])
         local = None if pixel_values_local is None or first == last else pixel_values_local[first:last]
-        out = model.get_image_features(
-            pixel_values=to_device(pixel_values[start:stop]),
-            pixel_values_local=None if local is None else to_device(local),
-            num_local_patches=crops[start:stop],
-            return_dict=True,
-        )
+        try:
+            out = model.get_image_features(
+                pixel_values=to_device(pixel_values[start:stop]),
+                pixel_values_local=None if local is None else to_device(local),
+                num_local_patches=crops[start:stop],
+                return_dict=True,
+            )
+        except torch.OutOfMemoryError:
+            if batch == 1:
+                raise
+            batch //= 2  # a card with less room than measured: fewer pages at once, none failed
+            logger.warning("GPU out of memory in the vision towers: %d pages at a time from now on", batch)
+            torch.cuda.empty_cache()
+            continue
         features.extend(out.pooler_output)
+        start = stop
     return features
 
 

@@ -1,0 +1,346 @@
+"""One page queue per engine, drained by a decode loop on each device: every caller shares the GPU batch.
+
+``generate`` from any thread (a loader, ``convert``'s pipelined batches, the server, an event
+loop's worker threads) puts its pages on the engine's :class:`PageQueue` and waits for its own
+results. Each device has a :class:`Replica` with two worker threads:
+
+* the *vision* thread takes a few pages from the queue whenever the replica has room for more,
+  preprocesses them (on a thread pool) and runs the vision towers on a CUDA stream of its own,
+  so pages are encoded while the decoder's graph replays;
+* the *decode* thread runs :class:`~._slots.SlotDecoder` over whatever pages are encoded, so new
+  pages join the running batch as slots free up, across calls.
+
+A replica takes pages only as fast as it finishes them, so with several devices the least
+loaded one takes the next pages. A page whose image fails to encode fails its call alone. A
+decoder out of memory retries its pages with half the slots; a replica that fails otherwise
+hands its pages back to the queue for the others, or, the last one standing, fails their calls.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ...errors import DeepSeekOCR2Error, EngineError, GPUOutOfMemoryError
+from .._base import EngineOutput
+from ._vision import PagePrompt, page_prompts
+
+if TYPE_CHECKING:
+    from ._engine import TransformersEngine
+
+__all__ = ["PageQueue", "Replica"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Call:
+    """One ``generate`` call: its pages, and its outputs as they finish."""
+
+    images: list[Any]
+    prompt: str
+    limit: int
+    outputs: list[EngineOutput | None]
+    remaining: int
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+@dataclass(eq=False)
+class _Job:
+    """One page of a call, as the replicas see it."""
+
+    call: _Call
+    index: int
+    id: int
+
+    @property
+    def image(self) -> Any:
+        return self.call.images[self.index]
+
+
+class PageQueue:
+    """The pages of every call in arrival order; replicas take a few at a time and report back."""
+
+    def __init__(self) -> None:
+        self._jobs: deque[_Job] = deque()
+        self._taken: dict[int, _Job] = {}  # handed to a replica, not yet delivered
+        self._changed = threading.Condition()
+        self._ids = itertools.count()
+        self._closed = False
+
+    def generate(self, images: list[Any], prompt: str, limit: int) -> list[EngineOutput]:
+        """The outputs of these images, in order, decoded beside every other caller's pages."""
+        if not images:
+            return []
+        call = _Call(list(images), prompt, limit, [None] * len(images), len(images))
+        with self._changed:
+            if self._closed:
+                raise EngineError("the engine is closed")
+            self._jobs.extend(_Job(call, index, next(self._ids)) for index in range(len(images)))
+            self._changed.notify_all()
+        call.done.wait()
+        if call.error is not None:
+            raise call.error
+        return [output for output in call.outputs if output is not None]
+
+    def take(self, limit: int) -> list[_Job]:
+        """Up to ``limit`` pages of one prompt, waiting for the first; [] once the queue closes."""
+        with self._changed:
+            while not self._closed:
+                while self._jobs and self._jobs[0].call.error is not None:  # its call failed meanwhile
+                    self._jobs.popleft()
+                if self._jobs:
+                    break
+                self._changed.wait()
+            taken: list[_Job] = []
+            prompt = self._jobs[0].call.prompt if self._jobs else None
+            while self._jobs and len(taken) < limit and self._jobs[0].call.prompt == prompt:
+                job = self._jobs.popleft()
+                if job.call.error is None:
+                    self._taken[job.id] = job
+                    taken.append(job)
+            return [] if self._closed else taken
+
+    def give_back(self, jobs: list[_Job]) -> None:
+        """Pages a failed replica held: first in line for the others."""
+        with self._changed:
+            for job in reversed(jobs):
+                if self._taken.pop(job.id, None) is not None:
+                    self._jobs.appendleft(job)
+            self._changed.notify_all()
+
+    def job(self, job_id: int) -> _Job | None:
+        with self._changed:
+            return self._taken.get(job_id)
+
+    def deliver(self, job_id: int, output: EngineOutput) -> None:
+        with self._changed:
+            job = self._taken.pop(job_id, None)
+        if job is None or job.call.error is not None:
+            return
+        call = job.call
+        call.outputs[job.index] = output
+        call.remaining -= 1
+        if call.remaining == 0:
+            call.done.set()
+
+    def fail(self, jobs: list[_Job], exc: BaseException) -> None:
+        """The calls of these pages raise ``exc`` (as an :class:`EngineError` if it is not ours)."""
+        if not isinstance(exc, DeepSeekOCR2Error):
+            wrapped = EngineError(f"generation failed: {type(exc).__name__}: {exc}")
+            wrapped.__cause__, exc = exc, wrapped
+        calls = {id(job.call): job.call for job in jobs}
+        with self._changed:
+            for call in calls.values():
+                if call.error is None and not call.done.is_set():
+                    call.error = exc
+            for job_id in [key for key, job in self._taken.items() if job.call.error is not None]:
+                del self._taken[job_id]
+        for call in calls.values():
+            call.done.set()
+
+    def close(self) -> None:
+        """No more pages; every call still waiting fails with :class:`EngineError`."""
+        with self._changed:
+            self._closed = True
+            waiting = list(self._jobs) + list(self._taken.values())
+            self._jobs.clear()
+            self._changed.notify_all()
+        self.fail(waiting, EngineError("the engine was closed while its pages were decoding"))
+
+
+class Replica:
+    """One device's workers: encode pages taken from the queue, decode them, deliver the outputs.
+
+    Args:
+        engine: The engine of this device (its model, options and decoder).
+        queue: The page queue it shares with the other replicas.
+        mapped: Turns a worker's exception into this package's error (as ``generate`` raises it).
+        alone: Whether no other replica could take its pages if it failed.
+        owner: The engine callers hold (where benchmarks set page lengths).
+    """
+
+    def __init__(
+        self,
+        engine: TransformersEngine,
+        queue: PageQueue,
+        mapped: Callable[[], Any],
+        alone: Callable[[], bool],
+        owner: TransformersEngine,
+    ) -> None:
+        self.engine = engine
+        self.owner = owner
+        self.queue = queue
+        self._mapped = mapped
+        self._alone = alone
+        self._ready: deque[PagePrompt] = deque()
+        self._changed = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+        self._rebuild = False
+        self.alive = True
+        self.stats: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.engine._acquire()  # load here: a ModelLoadError reaches the caller
+        for name, target in (("ocr-vision", self._encode_loop), ("ocr-decode", self._decode_loop)):
+            thread = threading.Thread(target=self._worker, args=(target,), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        self._threads = []
+
+    # -- workers ------------------------------------------------------------------------
+
+    def _worker(self, loop: Callable[[], None]) -> None:
+        device = self.engine.device
+        if device.type == "cuda":
+            torch.cuda.set_device(device.index or 0)  # a thread starts on device 0
+        with torch.inference_mode():
+            loop()
+
+    def _encode_loop(self) -> None:
+        engine = self.engine
+        stream = torch.cuda.Stream(engine.device) if engine.device.type == "cuda" else None  # type: ignore[no-untyped-call]
+        while self._room() and (jobs := self.queue.take(engine.vision_batch_size)):
+            try:
+                self._encode(jobs, stream)
+            except Exception:  # noqa: BLE001 - find the page that fails: only its call fails
+                for job in jobs:
+                    try:
+                        self._encode([job], stream)
+                    except Exception as exc:  # noqa: BLE001
+                        self.queue.fail([job], exc)
+
+    def _encode(self, jobs: list[_Job], stream: torch.cuda.Stream | None) -> None:
+        engine = self.engine
+        with self._mapped(), _on(stream):
+            ids = [job.id for job in jobs]
+            images, prompt = [job.image for job in jobs], jobs[0].call.prompt
+            encoded = list(page_prompts(engine, images, prompt, len(jobs), self.stats, ids, self.owner._page_lengths))
+        for page, job in zip(encoded, jobs, strict=True):
+            page.limit = min(page.limit or job.call.limit, job.call.limit)
+        with self._changed:
+            if self.alive and not self._closed:
+                self._ready.extend(encoded)
+                self._changed.notify_all()
+                return
+        self.queue.give_back(jobs)  # this replica failed while they were encoded: the others take them
+
+    def _room(self) -> bool:
+        """Wait until fewer pages are encoded than refill every slot; False once closed or dead."""
+        cap = max(2 * self.engine.vision_batch_size, self.engine.batch_size)
+        with self._changed:
+            while len(self._ready) >= cap and not self._closed:
+                self._changed.wait()
+            return not self._closed and self.alive
+
+    def _decode_loop(self) -> None:
+        engine = self.engine
+        loaded = engine._acquire()
+        tokenizer = loaded.processor.tokenizer
+        while self._await_pages():
+            self._rebuild = False
+            decoder = None
+            try:
+                with self._mapped():
+                    decoder = engine._scheduled_decoder(loaded.model, tokenizer, self.stats)
+                    for result in decoder.run(self):
+                        self.queue.deliver(result.index, engine._output(tokenizer, result))
+                        self.stats["pages"] = self.stats.get("pages", 0) + 1
+            except GPUOutOfMemoryError as exc:
+                pages = self._held(decoder)
+                if engine._shrink_slots():
+                    logger.warning("GPU out of memory while decoding: %d page(s) again with fewer slots", len(pages))
+                    with self._changed:
+                        self._ready.extendleft(reversed(pages))
+                else:
+                    self._failed(pages, exc)
+            except Exception as exc:  # noqa: BLE001 - hand its pages on, or fail them; serve on
+                engine._decoder = None
+                self._failed(self._held(decoder), exc)
+
+    def _failed(self, pages: list[PagePrompt], exc: BaseException) -> None:
+        """A decoder failure: the others take its pages (and this replica stops), or their calls fail."""
+        jobs = [job for page in pages if (job := self.queue.job(page.index)) is not None]
+        if self._alone():
+            self.queue.fail(jobs, exc)
+            return
+        logger.error(
+            "device %s failed (%s): its %d page(s) go to the other devices", self.engine.device, exc, len(jobs)
+        )
+        self.alive = False
+        with self._changed:
+            jobs += [job for page in self._ready if (job := self.queue.job(page.index)) is not None]
+            self._ready.clear()
+            self._closed = True
+            self._changed.notify_all()
+        self.queue.give_back(jobs)
+
+    def _held(self, decoder: Any) -> list[PagePrompt]:
+        """The pages a failed decoder held, or (it was never built) every page encoded for it."""
+        if decoder is not None:
+            return list(decoder.in_flight())
+        with self._changed:
+            pages = list(self._ready)
+            self._ready.clear()
+            self._changed.notify_all()
+        return pages
+
+    def _await_pages(self) -> bool:
+        with self._changed:
+            while not self._ready and not self._closed:
+                self._changed.wait()
+            return not self._closed
+
+    # -- the decoder's page source -----------------------------------------------------------
+
+    def poll(self, limit: int) -> list[PagePrompt]:
+        """Encoded pages, up to ``limit``, skipping those of calls that already failed.
+
+        A page with a larger token budget than the running decoder's stops the intake: the
+        decoder finishes what it holds, and a new one is built for it.
+        """
+        decoder = self.engine._decoder
+        budget = decoder.max_new_tokens if decoder is not None else None
+        with self._changed:
+            taken: list[PagePrompt] = []
+            while self._ready and len(taken) < limit:
+                page = self._ready[0]
+                if budget is not None and (page.limit or 0) > budget:
+                    self._rebuild = True
+                    break
+                self._ready.popleft()
+                if self.queue.job(page.index) is not None:
+                    taken.append(page)
+            self._changed.notify_all()
+            return taken
+
+    def wait(self) -> bool:
+        """Block while no page is encoded; False once closed, or when a new decoder is needed."""
+        return self._await_pages() and not self._rebuild
+
+
+@contextmanager
+def _on(stream: torch.cuda.Stream | None) -> Iterator[None]:
+    """Run on ``stream`` (a CUDA side stream), or where we are (CPU)."""
+    if stream is None:
+        yield
+        return
+    with torch.cuda.stream(stream):
+        yield

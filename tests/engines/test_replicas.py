@@ -1,0 +1,66 @@
+"""Several devices from one engine: one page queue, a replica per device, results in page order.
+
+Two CPU replicas of the tiny checkpoint stand in for two GPUs; a replica that fails is a real
+exception raised where its decoder would be built (a lost GPU cannot happen on a CPU).
+"""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image, ImageDraw
+
+from deepseek_ocr2_loaders import ConfigError, TransformersEngine
+from deepseek_ocr2_loaders.model import PROMPTS
+
+pytestmark = pytest.mark.compat
+
+MARKDOWN = PROMPTS["markdown"]
+
+
+def page(seed: int) -> Image.Image:
+    image = Image.new("RGB", (500 + 60 * seed, 700), "white")
+    draw = ImageDraw.Draw(image)
+    for row in range(3):
+        draw.text((20, 30 + 50 * row), f"replica page {seed}.{row}", fill="black")
+    return image
+
+
+IMAGES = [page(seed) for seed in range(8)]
+OPTIONS = {"max_new_tokens": 24, "max_batch_size": 4, "ignore_eos": True}
+
+
+@pytest.fixture(scope="module")
+def expected(tiny_checkpoint):
+    with TransformersEngine(str(tiny_checkpoint), device="cpu", **OPTIONS) as engine:
+        return [o.text for o in engine.generate(IMAGES, MARKDOWN)]
+
+
+def test_two_replicas_share_the_pages_and_return_them_in_order(tiny_checkpoint, expected):
+    with TransformersEngine(str(tiny_checkpoint), device=["cpu", "cpu"], **OPTIONS) as engine:
+        assert [o.text for o in engine.generate(IMAGES, MARKDOWN)] == expected
+        done = [replica.stats.get("pages", 0) for replica in engine._replicas]
+        assert sum(done) == len(IMAGES) and all(count > 0 for count in done), done
+        assert engine.last_stats["pages"] == len(IMAGES)
+
+
+def test_a_failed_replica_hands_its_pages_to_the_other(tiny_checkpoint, expected):
+    with TransformersEngine(str(tiny_checkpoint), device="cpu,cpu", **OPTIONS) as engine:
+        _, replicas = engine._page_queue()
+
+        def lost(*args, **kwargs):
+            raise RuntimeError("CUDA error: device lost")
+
+        replicas[1].engine._scheduled_decoder = lost
+        assert [o.text for o in engine.generate(IMAGES, MARKDOWN)] == expected
+        assert not replicas[1].alive and replicas[0].alive
+        assert replicas[0].stats["pages"] == len(IMAGES)
+        assert [o.text for o in engine.generate(IMAGES[:2], MARKDOWN)] == expected[:2]  # the survivor serves on
+
+
+def test_device_lists_are_checked(tiny_checkpoint):
+    assert TransformersEngine(str(tiny_checkpoint), device="auto").devices[0].type in ("cpu", "cuda")
+    assert len(TransformersEngine(str(tiny_checkpoint), device=["cpu", "cpu"]).devices) == 2
+    with pytest.raises(ConfigError, match="decode='slots'"):
+        TransformersEngine(str(tiny_checkpoint), device="cpu,cpu", decode="generate")
+    with pytest.raises(ConfigError, match="not a torch device"):
+        TransformersEngine(str(tiny_checkpoint), device=["cpu", "gpu7"])

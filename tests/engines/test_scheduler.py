@@ -1,0 +1,86 @@
+"""One decode loop per engine: concurrent callers share the batch, and each gets its own results."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from PIL import Image, ImageDraw
+
+from deepseek_ocr2_loaders import EngineError, TransformersEngine
+from deepseek_ocr2_loaders.model import PROMPTS
+
+pytestmark = pytest.mark.compat
+
+MARKDOWN = PROMPTS["markdown"]
+
+
+def page(seed: int) -> Image.Image:
+    image = Image.new("RGB", (640 + 40 * seed, 480), "white")
+    draw = ImageDraw.Draw(image)
+    for row in range(4):
+        draw.text((20, 20 + 40 * row), f"caller {seed} line {row}", fill="black")
+    return image
+
+
+IMAGES = [page(seed) for seed in range(6)]
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_checkpoint):
+    engine = TransformersEngine(str(tiny_checkpoint), max_new_tokens=160, max_batch_size=8, ignore_eos=True)
+    yield engine
+    engine.close()
+
+
+def test_one_page_callers_in_threads_share_the_decode_batch_and_get_their_own_pages(engine):
+    expected = [o.text for o in engine.generate(IMAGES, MARKDOWN)]
+    assert engine.last_stats["pages_at_once_max"] >= 2
+    (replica,) = engine._replicas
+    replica.stats["pages_at_once_max"] = 0
+    with ThreadPoolExecutor(len(IMAGES)) as pool:
+        got = list(pool.map(lambda image: engine.generate([image], MARKDOWN)[0].text, IMAGES))
+    assert got == expected
+    assert replica.stats["pages_at_once_max"] >= 2  # several callers' pages decoded together
+
+
+def test_async_callers_share_the_engine_like_threads(engine):
+    expected = [o.text for o in engine.generate(IMAGES[:3], MARKDOWN)]
+
+    async def each() -> list[str]:
+        outputs = await asyncio.gather(*(engine.agenerate([image], MARKDOWN) for image in IMAGES[:3]))
+        return [batch[0].text for batch in outputs]
+
+    assert asyncio.run(each()) == expected
+
+
+def test_a_caller_whose_image_cannot_be_read_fails_alone(engine):
+    broken = Image.new("RGB", (0, 0))  # the processor cannot resize an empty image
+    with ThreadPoolExecutor(3) as pool:
+        good = pool.submit(engine.generate, IMAGES[:2], MARKDOWN)
+        bad = pool.submit(engine.generate, [IMAGES[2], broken], MARKDOWN)
+        other = pool.submit(engine.generate, IMAGES[3:4], MARKDOWN)
+        with pytest.raises(EngineError):
+            bad.result()
+        assert len(good.result()) == 2 and len(other.result()) == 1
+    assert len(engine.generate(IMAGES[:1], MARKDOWN)) == 1  # and the engine goes on
+
+
+def test_a_call_with_a_larger_budget_than_the_running_decoder_gets_it(tiny_checkpoint):
+    engine = TransformersEngine(str(tiny_checkpoint), max_new_tokens=12, ignore_eos=True, stop_loops=False)
+    assert [o.output_tokens for o in engine.generate(IMAGES[:2], MARKDOWN)] == [12, 12]
+    engine.max_new_tokens = 5  # the server lowers it for one request
+    assert [o.output_tokens for o in engine.generate(IMAGES[:2], MARKDOWN)] == [5, 5]
+    engine.max_new_tokens = 40
+    assert [o.output_tokens for o in engine.generate(IMAGES[:2], MARKDOWN)] == [40, 40]
+    engine.close()
+
+
+def test_a_closed_engine_refuses_new_pages(tiny_checkpoint):
+    engine = TransformersEngine(str(tiny_checkpoint), max_new_tokens=8)
+    engine.generate(IMAGES[:1], MARKDOWN)
+    engine.close()
+    assert engine._queue is None  # a later call starts a new queue on a freshly acquired model
+    assert len(engine.generate(IMAGES[:1], MARKDOWN)) == 1
+    engine.close()
