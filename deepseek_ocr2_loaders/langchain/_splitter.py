@@ -8,7 +8,7 @@ from langchain_core.documents import Document
 from langchain_text_splitters import TextSplitter
 
 from ..chunking import ChunkOptions, MarkdownChunker, count_tokens
-from ..records._modes import split_records
+from ..records._splitting import split_documents
 from ._documents import to_document
 
 __all__ = ["MarkdownStructureSplitter"]
@@ -20,7 +20,9 @@ class MarkdownStructureSplitter(TextSplitter):
     Tables, math blocks and code fences are never cut; oversized tables are split between
     rows with the header repeated. ``split_documents`` keeps each Document's metadata and
     adds ``header_path``, ``Header 1``..``Header 6``, ``token_count``, ``chunk_index`` (and
-    ``page``/``page_end`` for Documents from :class:`DeepSeekOCR2Loader`).
+    ``page``/``page_end`` for Documents from :class:`DeepSeekOCR2Loader`). Handed a file's
+    page Documents (consecutive, in page order) it gives exactly the chunks of
+    ``mode="chunks"``: same texts, boxes, heading paths and tables across pages, and ids.
 
     Example:
         .. code-block:: python
@@ -42,10 +44,7 @@ class MarkdownStructureSplitter(TextSplitter):
         return [chunk.text for chunk in self.chunker.chunk_text(text)]
 
     def create_documents(self, texts: list[str], metadatas: list[dict[Any, Any]] | None = None) -> list[Document]:
-        """Chunk each text into Documents that keep and extend its metadata."""
+        """Chunk the texts into Documents that keep and extend their metadata (page runs as one file)."""
         metadatas = metadatas or [{}] * len(texts)
-        return [
-            to_document(record)
-            for text, metadata in zip(texts, metadatas, strict=True)
-            for record in split_records(text, metadata, self.chunker)
-        ]
+        pairs = list(zip(texts, metadatas, strict=True))
+        return [to_document(record) for _, record in split_documents(pairs, self.chunker)]

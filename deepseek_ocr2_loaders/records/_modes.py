@@ -17,9 +17,10 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from ..chunking import MarkdownChunker
+from ..chunking import ChunkPage, MarkdownChunker
 from ..errors import ConfigError
 from ..types import OCRStatus, PageResult
+from ._layout import LAYOUT_KEY, page_layout
 from ._metadata import (
     HEADER_KEYS,
     Metadata,
@@ -29,12 +30,11 @@ from ._metadata import (
     element_metadata,
     page_metadata,
     record_id,
-    text_hash,
     union_element_types,
     worst_status,
 )
 
-__all__ = ["MODES", "PAGE_SEPARATOR", "DocumentRecord", "Mode", "arecords", "check_mode", "records", "split_records"]
+__all__ = ["MODES", "PAGE_SEPARATOR", "DocumentRecord", "Mode", "arecords", "check_mode", "chunk_records", "records"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,8 @@ def records(
         elif mode == "single":
             yield single_record(list(document_pages), pages_delimiter)
         else:
-            yield from _chunk_records(document_pages, chunker or MarkdownChunker())
+            pairs = ((page, page_metadata(page)) for page in document_pages)
+            yield from chunk_records(pairs, chunker or MarkdownChunker())
 
 
 async def arecords(
@@ -125,8 +126,9 @@ async def arecords(
 
 
 def page_record(page: PageResult) -> DocumentRecord:
-    """One page as a record."""
-    return DocumentRecord(record_id(document_identity(page), page.page), page.markdown, page_metadata(page))
+    """One page as a record; its ``layout`` lets the splitters rebuild the page (see :mod:`._layout`)."""
+    metadata = page_metadata(page) | {LAYOUT_KEY: page_layout(page)}
+    return DocumentRecord(record_id(document_identity(page), page.page), page.markdown, metadata)
 
 
 def element_records(page: PageResult) -> Iterator[DocumentRecord]:
@@ -170,65 +172,47 @@ def single_record(pages: list[PageResult], pages_delimiter: str = PAGE_SEPARATOR
     return DocumentRecord(record_id(document_identity(first), first.page, "doc"), text, metadata)
 
 
-def split_records(text: str, metadata: Metadata, chunker: MarkdownChunker) -> list[DocumentRecord]:
-    """Split one Document's text into chunk records that keep and extend its metadata.
+def chunk_records(pages: Iterable[tuple[ChunkPage, Metadata]], chunker: MarkdownChunker) -> Iterator[DocumentRecord]:
+    """Chunk records of one file from its pages and their page metadata, in page order.
 
-    Used by both splitters. The page comes from ``metadata["page"]`` when present, so
-    splitting page Documents gives the same page keys as ``mode="chunks"``. A loader's
-    Document (it carries ``sha256``) is known by its ``source``, like ``mode="chunks"``;
-    a foreign one by its text's hash, since foreign loaders may give many Documents one source.
+    ``mode="chunks"`` passes each :class:`PageResult` with :func:`page_metadata`; the splitters
+    pass pages rebuilt from page Documents with those Documents' metadata, so both give the
+    same chunks. A failed page has no text to chunk, so it gives an empty placeholder.
     """
-    page = metadata.get("page", 0)
-    page = page if isinstance(page, int) and not isinstance(page, bool) else 0
-    status = metadata.get("ocr_status")
-    known = status if isinstance(status, str) and status in {s.value for s in OCRStatus} else None
-    identity = str(metadata["source"]) if "sha256" in metadata and "source" in metadata else text_hash(text)
-    return [
-        DocumentRecord(
-            record_id(identity, chunk.page, "c", chunk.index),
-            chunk.text,
-            chunk_metadata(metadata, chunk, OCRStatus(known) if known else None),
-        )
-        for chunk in chunker.chunk_text(text, page=page)
-    ]
-
-
-def _chunk_records(pages: Iterable[PageResult], chunker: MarkdownChunker) -> Iterator[DocumentRecord]:
-    """Chunks of one file; a failed page has no text to chunk, so it gives an empty placeholder."""
-    seen: dict[int, tuple[Metadata, OCRStatus]] = {}
+    seen: dict[int, Metadata] = {}
     failed: list[DocumentRecord] = []
     identity = ""
 
-    def remember(stream: Iterable[PageResult]) -> Iterator[PageResult]:
+    def remember(stream: Iterable[tuple[ChunkPage, Metadata]]) -> Iterator[ChunkPage]:
         nonlocal identity
-        for page in stream:
-            identity = document_identity(page)
-            seen[page.page] = (page_metadata(page), page.status)
-            if page.status is OCRStatus.FAILED:
-                failed.append(_failed_chunk_record(page))
+        for page, metadata in stream:
+            identity = str(metadata["source"])
+            seen[page.page] = metadata
+            if metadata["ocr_status"] == OCRStatus.FAILED.value:
+                failed.append(_failed_chunk_record(metadata))
             yield page
 
     for chunk in chunker.chunk_pages(remember(pages)):
         yield from _drain(failed)
-        spanned = [seen[i][1] for i in range(chunk.page, chunk.page_end + 1) if i in seen]
-        metadata = chunk_metadata(seen[chunk.page][0], chunk, worst_status(spanned))
+        spanned = [OCRStatus(seen[i]["ocr_status"]) for i in range(chunk.page, chunk.page_end + 1) if i in seen]
+        metadata = chunk_metadata(seen[chunk.page], chunk, worst_status(spanned))
         yield DocumentRecord(
             record_id(identity, chunk.page, "c", chunk.index), chunk.text, metadata, document_id(identity)
         )
     yield from _drain(failed)
 
 
-def _failed_chunk_record(page: PageResult) -> DocumentRecord:
+def _failed_chunk_record(page: Metadata) -> DocumentRecord:
     """A failed page in chunks mode: empty, with every chunk key (``chunk_index`` -1: no chunk)."""
-    identity = document_identity(page)
-    metadata = page_metadata(page) | {
-        "page_end": page.page,
+    identity, number = str(page["source"]), int(page["page"])
+    metadata = page | {
+        "page_end": number,
         "chunk_index": -1,
         "header_path": "",
         "token_count": 0,
         **dict.fromkeys(HEADER_KEYS, ""),
     }
-    return DocumentRecord(record_id(identity, page.page), "", metadata, document_id(identity))
+    return DocumentRecord(record_id(identity, number), "", metadata, document_id(identity))
 
 
 def _drain(pending: list[DocumentRecord]) -> Iterator[DocumentRecord]:
