@@ -6,16 +6,18 @@ import os
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
-from langchain_core.document_loaders import BaseLoader
+from langchain_core.document_loaders import BaseLoader, BlobLoader
 from langchain_core.documents import Document
 
 from ..chunking import ChunkOptions
 from ..engines._base import OCREngine
 from ..model import DEFAULT_DPI, DEFAULT_PROMPT
 from ..options import RenderPolicy
+from ..pipeline._convert import Source
 from ..records._loading import LoadOptions, aload_records, load_records, make_engine
 from ..sources import expand_inputs
 from ._documents import to_document
+from ._parser import blob_source
 
 __all__ = ["DeepSeekOCR2Loader"]
 
@@ -57,6 +59,8 @@ class DeepSeekOCR2Loader(BaseLoader):
     Args:
         file_path: A file, a folder (its PDFs and images, recursively), or a list of them;
             ``~`` is expanded. A URL is refused: download it, or use the parser on its bytes.
+            Or a LangChain ``BlobLoader`` (what ``GenericLoader`` takes): its blobs are read
+            together, pages of many blobs sharing each engine batch.
         password: Password of encrypted PDFs (second positional, as in ``PyPDFLoader``).
         mode: ``page``, ``single``, ``elements`` or ``chunks``.
         engine: Any :class:`~deepseek_ocr2_loaders.OCREngine`; default a ``TransformersEngine``
@@ -84,7 +88,7 @@ class DeepSeekOCR2Loader(BaseLoader):
 
     def __init__(
         self,
-        file_path: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        file_path: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | BlobLoader,
         password: str | None = None,
         *,
         mode: str = "page",
@@ -103,7 +107,8 @@ class DeepSeekOCR2Loader(BaseLoader):
         show_progress: bool = False,
         **engine_options: Any,
     ) -> None:
-        self.paths = expand_inputs(file_path)
+        self.blob_loader = file_path if isinstance(file_path, BlobLoader) else None
+        self.paths = [] if isinstance(file_path, BlobLoader) else expand_inputs(file_path)
         self.options = LoadOptions(
             mode=mode,
             prompt=prompt,
@@ -122,10 +127,16 @@ class DeepSeekOCR2Loader(BaseLoader):
 
     def lazy_load(self) -> Iterator[Document]:
         """Yield Documents as pages finish (chunks as they close)."""
-        for record in load_records(self.paths, self.engine, self.options, show_progress=self.show_progress):
+        for record in load_records(self._sources(), self.engine, self.options, show_progress=self.show_progress):
             yield to_document(record)
 
     async def alazy_load(self) -> AsyncIterator[Document]:
         """Native async :meth:`lazy_load` through ``engine.agenerate``; safe in a running loop."""
-        async for record in aload_records(self.paths, self.engine, self.options):
+        async for record in aload_records(self._sources(), self.engine, self.options):
             yield to_document(record)
+
+    def _sources(self) -> list[Source]:
+        """The paths, or the blob loader's blobs (listed afresh on every load)."""
+        if self.blob_loader is None:
+            return list(self.paths)
+        return [blob_source(blob) for blob in self.blob_loader.yield_blobs()]
