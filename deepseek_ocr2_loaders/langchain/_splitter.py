@@ -44,7 +44,37 @@ class MarkdownStructureSplitter(TextSplitter):
         return [chunk.text for chunk in self.chunker.chunk_text(text)]
 
     def create_documents(self, texts: list[str], metadatas: list[dict[Any, Any]] | None = None) -> list[Document]:
-        """Chunk the texts into Documents that keep and extend their metadata (page runs as one file)."""
+        """Chunk the texts into Documents that keep and extend their metadata (page runs as one file).
+
+        With ``add_start_index=True`` each chunk gets ``start_index``: where it starts in the
+        text of the Document it starts in (a page Document for a chunk spanning pages); a
+        section's first chunk is found by its heading's line, whose level the chunker may have
+        repaired, any other by its text, as LangChain's splitters do. It is -1 where the text
+        is not there verbatim (a table stitched across pages or cut between rows).
+        """
         metadatas = metadatas or [{}] * len(texts)
-        pairs = list(zip(texts, metadatas, strict=True))
-        return [to_document(record) for _, record in split_documents(pairs, self.chunker)]
+        documents = []
+        offsets = [0] * len(texts)
+        for index, record in split_documents(list(zip(texts, metadatas, strict=True)), self.chunker):
+            document = to_document(record)
+            if self._add_start_index:
+                start = _start_index(texts[index], record.text, offsets[index])
+                document.metadata["start_index"] = start
+                offsets[index] = max(offsets[index], start + 1)
+            documents.append(document)
+        return documents
+
+
+def _start_index(text: str, chunk: str, offset: int) -> int:
+    """Offset of ``chunk`` in ``text`` from ``offset`` on; a chunk opening a section by its heading's line."""
+    first = chunk.split("\n", 1)[0]
+    title = first.lstrip("#").strip()
+    if not (first.startswith("#") and title):
+        return text.find(chunk, offset)
+    found = text.find(title, offset)  # the chunker may have re-levelled the heading: "## 3.2" -> "### 3.2"
+    while found >= 0:
+        line = text.rfind("\n", 0, found) + 1
+        if line >= offset and not text[line:found].strip("# "):
+            return line
+        found = text.find(title, found + 1)
+    return -1
