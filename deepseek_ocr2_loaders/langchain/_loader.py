@@ -79,6 +79,8 @@ class DeepSeekOCR2Loader(BaseLoader):
         render: Render worker processes and the per-page deadline
             (:class:`~deepseek_ocr2_loaders.RenderPolicy`; default: up to 4 workers, 60 s).
         pages_delimiter: What joins the pages in ``single`` mode (as in ``PyPDFLoader``).
+        figures_dir: Write each figure crop here and link it from the text by ``file:`` URI;
+            by default the text links no figure (captions keep their text).
         show_progress: A tqdm bar over pages.
 
     Raises:
@@ -104,6 +106,7 @@ class DeepSeekOCR2Loader(BaseLoader):
         optical_compression: bool = False,
         render: RenderPolicy | None = None,
         pages_delimiter: str = "\n\n",
+        figures_dir: str | os.PathLike[str] | None = None,
         show_progress: bool = False,
         **engine_options: Any,
     ) -> None:
@@ -121,6 +124,7 @@ class DeepSeekOCR2Loader(BaseLoader):
             optical_compression=optical_compression,
             render=render,
             pages_delimiter=pages_delimiter,
+            figures_dir=figures_dir,
         )
         self.engine = make_engine(engine, engine_options)
         self.show_progress = show_progress

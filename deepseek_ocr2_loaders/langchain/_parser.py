@@ -54,6 +54,7 @@ class DeepSeekOCR2Parser(BaseBlobParser):
         optical_compression: bool = False,
         render: RenderPolicy | None = None,
         pages_delimiter: str = "\n\n",
+        figures_dir: str | os.PathLike[str] | None = None,
         **engine_options: Any,
     ) -> None:
         self.options = LoadOptions(
@@ -68,6 +69,7 @@ class DeepSeekOCR2Parser(BaseBlobParser):
             optical_compression=optical_compression,
             render=render,
             pages_delimiter=pages_delimiter,
+            figures_dir=figures_dir,
         )
         self.engine = make_engine(engine, engine_options)
 

@@ -86,6 +86,7 @@ class DeepSeekOCR2Reader(BasePydanticReader):
     optical_compression: bool = Field(default=False, description="read pages from their compact view (257 tokens)")
     render: RenderPolicy | None = Field(default=None, description="render workers and per-page deadline")
     pages_delimiter: str = Field(default="\n\n", description="what joins the pages in single mode")
+    figures_dir: str | Path | None = Field(default=None, description="write figure crops here and link them")
     _engine: OCREngine = PrivateAttr()
     _options: LoadOptions = PrivateAttr()
 
@@ -106,6 +107,7 @@ class DeepSeekOCR2Reader(BasePydanticReader):
             optical_compression=self.optical_compression,
             render=self.render,
             pages_delimiter=self.pages_delimiter,
+            figures_dir=self.figures_dir,
         )
         self._engine = make_engine(engine, engine_options)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from ..chunking import ChunkOptions, MarkdownChunker
@@ -39,6 +40,7 @@ class LoadOptions:
         optical_compression: Read pages from their compact view; record compression stats.
         render: Render worker processes and the per-page deadline (default ``RenderPolicy()``).
         pages_delimiter: What joins the pages of a ``single`` Document (``PyPDFLoader``'s name).
+        figures_dir: Where to write figure crops, which the text then links; ``None`` links none.
     """
 
     mode: str = "page"
@@ -52,6 +54,7 @@ class LoadOptions:
     optical_compression: bool = False
     render: RenderPolicy | None = None
     pages_delimiter: str = PAGE_SEPARATOR
+    figures_dir: str | os.PathLike[str] | None = None
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
@@ -60,6 +63,11 @@ class LoadOptions:
     def chunker(self) -> MarkdownChunker:
         """The chunker for ``mode="chunks"``."""
         return MarkdownChunker(self.chunk)
+
+    def record_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`records` / :func:`arecords` these options set."""
+        figures = None if self.figures_dir is None else Path(self.figures_dir).expanduser().resolve()
+        return {"pages_delimiter": self.pages_delimiter, "figures_dir": figures}
 
     def convert_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`convert` / :func:`aconvert` these options set."""
@@ -92,7 +100,7 @@ def load_records(
         from tqdm import tqdm
 
         pages = iter(tqdm(pages, unit="page", desc="DeepSeek-OCR-2"))
-    yield from records(pages, cast(Mode, options.mode), options.chunker(), pages_delimiter=options.pages_delimiter)
+    yield from records(pages, cast(Mode, options.mode), options.chunker(), **options.record_options())
 
 
 async def aload_records(
@@ -101,5 +109,5 @@ async def aload_records(
     """Async :func:`load_records`, through ``engine.agenerate``; never starts an event loop."""
     pages = aconvert(list(sources), engine=engine, **options.convert_options())
     mode = cast(Mode, options.mode)
-    async for record in arecords(pages, mode, options.chunker(), pages_delimiter=options.pages_delimiter):
+    async for record in arecords(pages, mode, options.chunker(), **options.record_options()):
         yield record

@@ -15,11 +15,13 @@ import itertools
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from ..chunking import ChunkPage, MarkdownChunker
 from ..errors import ConfigError
 from ..types import OCRStatus, PageResult
+from ._figures import place_figures
 from ._layout import LAYOUT_KEY, page_layout
 from ._metadata import (
     HEADER_KEYS,
@@ -78,13 +80,16 @@ def records(
     chunker: MarkdownChunker | None = None,
     *,
     pages_delimiter: str = PAGE_SEPARATOR,
+    figures_dir: Path | None = None,
 ) -> Iterator[DocumentRecord]:
     """Turn a stream of page results (one or more files, in order) into records, lazily.
 
     ``page`` and ``elements`` records are yielded as soon as their page arrives; chunks as
     soon as the chunker closes them; ``single`` (its pages joined by ``pages_delimiter``)
-    when its file's last page arrives.
+    when its file's last page arrives. Figures are written to ``figures_dir`` and linked
+    there, or not linked at all (see :mod:`._figures`).
     """
+    pages = (place_figures(page, figures_dir) for page in pages)
     for _, document_pages in itertools.groupby(pages, key=lambda page: (page.source, page.sha256)):
         if mode == "page":
             yield from map(page_record, document_pages)
@@ -104,6 +109,7 @@ async def arecords(
     chunker: MarkdownChunker | None = None,
     *,
     pages_delimiter: str = PAGE_SEPARATOR,
+    figures_dir: Path | None = None,
 ) -> AsyncIterator[DocumentRecord]:
     """Async :func:`records`.
 
@@ -113,15 +119,15 @@ async def arecords(
     document: list[PageResult] = []
     async for page in pages:
         if mode in ("page", "elements"):
-            for record in records([page], mode):
+            for record in records([page], mode, figures_dir=figures_dir):
                 yield record
             continue
         if document and (page.source, page.sha256) != (document[0].source, document[0].sha256):
-            for record in records(document, mode, chunker, pages_delimiter=pages_delimiter):
+            for record in records(document, mode, chunker, pages_delimiter=pages_delimiter, figures_dir=figures_dir):
                 yield record
             document = []
         document.append(page)
-    for record in records(document, mode, chunker, pages_delimiter=pages_delimiter):
+    for record in records(document, mode, chunker, pages_delimiter=pages_delimiter, figures_dir=figures_dir):
         yield record
 
 
