@@ -81,6 +81,8 @@ class DeepSeekOCR2Loader(BaseLoader):
         pages_delimiter: What joins the pages in ``single`` mode (as in ``PyPDFLoader``).
         figures_dir: Write each figure crop here and link it from the text by ``file:`` URI;
             by default the text links no figure (captions keep their text).
+        skip_failed_pages: Leave out the empty Documents of failed pages (``ocr_status="failed"``,
+            placeholders included), so they never reach a vector store; by default they are kept.
         show_progress: A tqdm bar over pages.
 
     Raises:
@@ -107,6 +109,7 @@ class DeepSeekOCR2Loader(BaseLoader):
         render: RenderPolicy | None = None,
         pages_delimiter: str = "\n\n",
         figures_dir: str | os.PathLike[str] | None = None,
+        skip_failed_pages: bool = False,
         show_progress: bool = False,
         **engine_options: Any,
     ) -> None:
@@ -125,6 +128,7 @@ class DeepSeekOCR2Loader(BaseLoader):
             render=render,
             pages_delimiter=pages_delimiter,
             figures_dir=figures_dir,
+            skip_failed_pages=skip_failed_pages,
         )
         self.engine = make_engine(engine, engine_options)
         self.show_progress = show_progress

@@ -55,6 +55,7 @@ class DeepSeekOCR2Parser(BaseBlobParser):
         render: RenderPolicy | None = None,
         pages_delimiter: str = "\n\n",
         figures_dir: str | os.PathLike[str] | None = None,
+        skip_failed_pages: bool = False,
         **engine_options: Any,
     ) -> None:
         self.options = LoadOptions(
@@ -70,6 +71,7 @@ class DeepSeekOCR2Parser(BaseBlobParser):
             render=render,
             pages_delimiter=pages_delimiter,
             figures_dir=figures_dir,
+            skip_failed_pages=skip_failed_pages,
         )
         self.engine = make_engine(engine, engine_options)
 

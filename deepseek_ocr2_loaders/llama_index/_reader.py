@@ -87,6 +87,7 @@ class DeepSeekOCR2Reader(BasePydanticReader):
     render: RenderPolicy | None = Field(default=None, description="render workers and per-page deadline")
     pages_delimiter: str = Field(default="\n\n", description="what joins the pages in single mode")
     figures_dir: str | Path | None = Field(default=None, description="write figure crops here and link them")
+    skip_failed_pages: bool = Field(default=False, description="leave out the empty Documents of failed pages")
     _engine: OCREngine = PrivateAttr()
     _options: LoadOptions = PrivateAttr()
 
@@ -108,6 +109,7 @@ class DeepSeekOCR2Reader(BasePydanticReader):
             render=self.render,
             pages_delimiter=self.pages_delimiter,
             figures_dir=self.figures_dir,
+            skip_failed_pages=self.skip_failed_pages,
         )
         self._engine = make_engine(engine, engine_options)
 
