@@ -54,7 +54,8 @@ class DeepSeekOCR2Loader(BaseLoader):
          'element_types': '["title","text"]', 'vision_tokens': 1121, 'output_tokens': 812,
          'model': 'deepseek-community/DeepSeek-OCR-2', 'unit': 'pt',
          'bboxes': '[{"page":0,"label":"title","bbox":[61.3,39.6,550.7,62.6]}, ...]',
-         'errors': '[]', 'sha256': '9f1c...'}
+         'errors': '[]', 'sha256': '9f1c...',
+         'layout': '[{"label":"title","bbox":[61.3,39.6,550.7,62.6],"span":[0,41]}, ...]'}
 
     Args:
         file_path: A file, a folder (its PDFs and images, recursively), or a list of them;
