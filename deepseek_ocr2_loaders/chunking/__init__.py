@@ -10,8 +10,8 @@ build on this package, which imports neither.
 from __future__ import annotations
 
 from ._chunker import MarkdownChunker
-from ._model import BoxRef, Chunk
+from ._model import BoxRef, Chunk, ChunkPage
 from ._options import ChunkOptions
 from ._tokens import count_tokens
 
-__all__ = ["BoxRef", "Chunk", "ChunkOptions", "MarkdownChunker", "count_tokens"]
+__all__ = ["BoxRef", "Chunk", "ChunkOptions", "ChunkPage", "MarkdownChunker", "count_tokens"]

@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 
-from ..types import PageResult
-from ._model import Chunk
+from ._model import Chunk, ChunkPage
 from ._options import ChunkOptions
 from ._packer import Packer
 from ._pages import markdown_segments, page_segments
@@ -47,12 +46,12 @@ class MarkdownChunker:
     def __init__(self, options: ChunkOptions | None = None) -> None:
         self.options = options if options is not None else ChunkOptions()
 
-    def chunk_pages(self, pages: Iterable[PageResult]) -> Iterator[Chunk]:
+    def chunk_pages(self, pages: Iterable[ChunkPage]) -> Iterator[Chunk]:
         """Chunk one document's pages, given in page order; chunk indices start at 0.
 
         Args:
-            pages: The document's :class:`PageResult` objects, for example ``convert(...)``;
-                consumed one page at a time.
+            pages: The document's :class:`~deepseek_ocr2_loaders.types.PageResult` objects,
+                for example ``convert(...)`` (any :class:`ChunkPage`); consumed one page at a time.
 
         Yields:
             Chunks in reading order, each as soon as it is complete.

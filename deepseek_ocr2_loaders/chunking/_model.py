@@ -1,10 +1,37 @@
-"""The records a chunker hands out: :class:`Chunk` and the :class:`BoxRef` of its sources."""
+"""What a chunker reads (:class:`ChunkPage`) and hands out (:class:`Chunk`, with the :class:`BoxRef` of its sources)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-__all__ = ["BoxRef", "Chunk"]
+from ..types import Block
+
+__all__ = ["BoxRef", "Chunk", "ChunkPage"]
+
+
+class ChunkPage(Protocol):
+    """The part of a page the chunker reads: a :class:`~deepseek_ocr2_loaders.types.PageResult`.
+
+    Only these three, so a page rebuilt from a page Document's text and layout metadata is
+    chunked exactly like the :class:`PageResult` it came from.
+    """
+
+    @property
+    def page(self) -> int:
+        """0-based page index."""
+        ...
+
+    @property
+    def markdown(self) -> str:
+        """The page Markdown (figure links are read from it)."""
+        ...
+
+    @property
+    def blocks(self) -> Sequence[Block]:
+        """Layout blocks in reading order; empty for plain Markdown."""
+        ...
 
 
 @dataclass(frozen=True)

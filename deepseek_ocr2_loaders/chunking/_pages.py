@@ -7,7 +7,7 @@ part keeps its block's label and box. Blocks labelled as page furniture (``heade
 in two. DeepSeek-OCR-2 seldom writes these labels (none in ~36k real blocks); running heads
 it reads as ``text`` are kept, as nothing here guesses furniture from the text. ``image``
 blocks carry no text of their own; their ``![Figure n](name)`` link is taken from the page
-Markdown, where the parser wrote it.
+Markdown, where the parser wrote it (a page whose figures are not linked gets none).
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from __future__ import annotations
 import logging
 import re
 
-from ..types import PageResult
 from ._headings import parse_atx, repair_level
 from ._markdown import split_markdown
-from ._model import BoxRef
+from ._model import BoxRef, ChunkPage
 from ._segments import HEADING, KIND_LABELS, Origin, Segment
 
 __all__ = ["FURNITURE_LABELS", "block_segments", "markdown_segments", "page_segments"]
@@ -34,7 +33,7 @@ _HEADING_LABELS = {"title": 1, "sub_title": 2}
 _FIGURE_LINK_RE = re.compile(r"!\[Figure \d+\]\([^)\n]*\)")
 
 
-def page_segments(page: PageResult, *, repair: bool) -> list[Segment]:
+def page_segments(page: ChunkPage, *, repair: bool) -> list[Segment]:
     """Content segments of one page in reading order; ``[]`` for a failed or empty page."""
     if not page.blocks:
         return markdown_segments(page.markdown, page=page.page, repair=repair)
@@ -44,7 +43,7 @@ def page_segments(page: PageResult, *, repair: bool) -> list[Segment]:
     for number, block in enumerate(page.blocks):
         text = block.text
         if block.label == "image" and block.bbox is not None:
-            link = _figure_link(page, figures, links)
+            link = links[figures] if figures < len(links) else ""
             figures += 1
             text = "\n".join(part for part in (link, text) if part)
         if block.label in FURNITURE_LABELS or not text.strip():
@@ -79,12 +78,3 @@ def block_segments(text: str, label: str, origin: Origin, *, repair: bool) -> li
         else:
             segments.append(Segment(kind, body, kind_label, (origin,)))
     return segments
-
-
-def _figure_link(page: PageResult, number: int, links: list[str]) -> str:
-    """The Markdown link of the page's ``number``-th figure (from the Markdown, else ``page.figures``)."""
-    if number < len(links):
-        return links[number]
-    if number < len(page.figures):
-        return f"![Figure {number + 1}]({page.figures[number].name})"
-    return ""

@@ -54,6 +54,8 @@ class DeepSeekOCR2Parser(BaseBlobParser):
         optical_compression: bool = False,
         render: RenderPolicy | None = None,
         pages_delimiter: str = "\n\n",
+        figures_dir: str | os.PathLike[str] | None = None,
+        skip_failed_pages: bool = False,
         **engine_options: Any,
     ) -> None:
         self.options = LoadOptions(
@@ -68,22 +70,30 @@ class DeepSeekOCR2Parser(BaseBlobParser):
             optical_compression=optical_compression,
             render=render,
             pages_delimiter=pages_delimiter,
+            figures_dir=figures_dir,
+            skip_failed_pages=skip_failed_pages,
         )
         self.engine = make_engine(engine, engine_options)
 
     def lazy_parse(self, blob: Blob) -> Iterator[Document]:
         """Yield the blob's Documents as its pages finish.
 
-        A file blob is known by its resolved path, an in-memory blob by its ``source``; an
-        unnamed one by its content hash (``source="sha256:<hex>"``), so two uploads never
-        share ids or delete each other in the indexing API.
+        One engine call per blob's batch of pages: ``GenericLoader`` hands blobs over one at a
+        time, so one-page blobs go to the GPU one by one. ``DeepSeekOCR2Loader(blob_loader)``
+        reads the same blobs in shared batches.
         """
-        source: Source
-        if blob.path is not None and blob.data is None:
-            source = Path(blob.path).expanduser().resolve()
-        elif blob.source is not None:
-            source = NamedSource(blob.as_bytes(), str(blob.source))
-        else:
-            source = blob.as_bytes()
-        for record in load_records([source], self.engine, self.options):
+        for record in load_records([blob_source(blob)], self.engine, self.options):
             yield to_document(record)
+
+
+def blob_source(blob: Blob) -> Source:
+    """What a blob is read as: a file blob by its resolved path, an in-memory one by its ``source``.
+
+    An unnamed in-memory blob is named by its content hash (``source="sha256:<hex>"``), so
+    two uploads never share ids or delete each other in the indexing API.
+    """
+    if blob.path is not None and blob.data is None:
+        return Path(blob.path).expanduser().resolve()
+    if blob.source is not None:
+        return NamedSource(blob.as_bytes(), str(blob.source))
+    return blob.as_bytes()

@@ -13,15 +13,22 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseLLM
 from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
+from typing_extensions import TypedDict
 
 from ..chunking import count_tokens as default_count
 from ..compression import PageImage, PageSummary, QAContext, answer_pages, build_context, embedding_ranker
 from ..errors import ConfigError
 
-__all__ = ["LongContextQA"]
+__all__ = ["LongContextQA", "QAInput"]
 
 
-class LongContextQA(Runnable[dict[str, str], dict[str, Any]]):
+class QAInput(TypedDict):
+    """The input of :class:`LongContextQA`: a typed key, so ``as_tool()`` knows its argument."""
+
+    question: str
+
+
+class LongContextQA(Runnable[QAInput, dict[str, Any]]):
     """Answer ``{"question": ...}`` from a long document with any chat model or ``Runnable``.
 
     Returns ``{"answer", "pages", "context_pages"}``: ``pages`` are the pages the answer
@@ -63,7 +70,7 @@ class LongContextQA(Runnable[dict[str, str], dict[str, Any]]):
         self.count = count_tokens or default_count
         self.page_images = page_images
 
-    def invoke(self, input: dict[str, str], config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+    def invoke(self, input: QAInput, config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
         """Build the context for ``input["question"]``, ask the model, and read its citations."""
         context = build_context(
             input["question"],

@@ -8,7 +8,7 @@ from langchain_core.documents import Document
 from langchain_text_splitters import TextSplitter
 
 from ..chunking import ChunkOptions, MarkdownChunker, count_tokens
-from ..records._modes import split_records
+from ..records._splitting import split_documents
 from ._documents import to_document
 
 __all__ = ["MarkdownStructureSplitter"]
@@ -20,7 +20,9 @@ class MarkdownStructureSplitter(TextSplitter):
     Tables, math blocks and code fences are never cut; oversized tables are split between
     rows with the header repeated. ``split_documents`` keeps each Document's metadata and
     adds ``header_path``, ``Header 1``..``Header 6``, ``token_count``, ``chunk_index`` (and
-    ``page``/``page_end`` for Documents from :class:`DeepSeekOCR2Loader`).
+    ``page``/``page_end`` for Documents from :class:`DeepSeekOCR2Loader`). Handed a file's
+    page Documents (consecutive, in page order) it gives exactly the chunks of
+    ``mode="chunks"``: same texts, boxes, heading paths and tables across pages, and ids.
 
     Example:
         .. code-block:: python
@@ -42,10 +44,37 @@ class MarkdownStructureSplitter(TextSplitter):
         return [chunk.text for chunk in self.chunker.chunk_text(text)]
 
     def create_documents(self, texts: list[str], metadatas: list[dict[Any, Any]] | None = None) -> list[Document]:
-        """Chunk each text into Documents that keep and extend its metadata."""
+        """Chunk the texts into Documents that keep and extend their metadata (page runs as one file).
+
+        With ``add_start_index=True`` each chunk gets ``start_index``: where it starts in the
+        text of the Document it starts in (a page Document for a chunk spanning pages); a
+        section's first chunk is found by its heading's line, whose level the chunker may have
+        repaired, any other by its text, as LangChain's splitters do. It is -1 where the text
+        is not there verbatim (a table stitched across pages or cut between rows).
+        """
         metadatas = metadatas or [{}] * len(texts)
-        return [
-            to_document(record)
-            for text, metadata in zip(texts, metadatas, strict=True)
-            for record in split_records(text, metadata, self.chunker)
-        ]
+        documents = []
+        offsets = [0] * len(texts)
+        for index, record in split_documents(list(zip(texts, metadatas, strict=True)), self.chunker):
+            document = to_document(record)
+            if self._add_start_index:
+                start = _start_index(texts[index], record.text, offsets[index])
+                document.metadata["start_index"] = start
+                offsets[index] = max(offsets[index], start + 1)
+            documents.append(document)
+        return documents
+
+
+def _start_index(text: str, chunk: str, offset: int) -> int:
+    """Offset of ``chunk`` in ``text`` from ``offset`` on; a chunk opening a section by its heading's line."""
+    first = chunk.split("\n", 1)[0]
+    title = first.lstrip("#").strip()
+    if not (first.startswith("#") and title):
+        return text.find(chunk, offset)
+    found = text.find(title, offset)  # the chunker may have re-levelled the heading: "## 3.2" -> "### 3.2"
+    while found >= 0:
+        line = text.rfind("\n", 0, found) + 1
+        if line >= offset and not text[line:found].strip("# "):
+            return line
+        found = text.find(title, found + 1)
+    return -1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,27 @@ from ..records._loading import LoadOptions, aload_records, load_records, make_en
 from ..sources import expand_inputs
 from ._documents import to_document
 
-__all__ = ["DeepSeekOCR2Reader"]
+__all__ = ["DeepSeekOCR2Reader", "DocumentStream"]
+
+
+class DocumentStream:
+    """What ``alazy_load_data`` returns: ``async for`` streams the Documents, ``await`` lists them.
+
+    LlamaIndex's ``BaseReader.alazy_load_data`` is awaited for an iterable, while a lazy async
+    load is iterated; one object serves both callers.
+    """
+
+    def __init__(self, documents: AsyncIterator[Document]) -> None:
+        self._documents = documents
+
+    def __aiter__(self) -> AsyncIterator[Document]:
+        return self._documents
+
+    def __await__(self) -> Generator[Any, None, list[Document]]:
+        return self._collect().__await__()
+
+    async def _collect(self) -> list[Document]:
+        return [document async for document in self._documents]
 
 
 class DeepSeekOCR2Reader(BasePydanticReader):
@@ -66,6 +86,8 @@ class DeepSeekOCR2Reader(BasePydanticReader):
     optical_compression: bool = Field(default=False, description="read pages from their compact view (257 tokens)")
     render: RenderPolicy | None = Field(default=None, description="render workers and per-page deadline")
     pages_delimiter: str = Field(default="\n\n", description="what joins the pages in single mode")
+    figures_dir: str | Path | None = Field(default=None, description="write figure crops here and link them")
+    skip_failed_pages: bool = Field(default=False, description="leave out the empty Documents of failed pages")
     _engine: OCREngine = PrivateAttr()
     _options: LoadOptions = PrivateAttr()
 
@@ -86,6 +108,8 @@ class DeepSeekOCR2Reader(BasePydanticReader):
             optical_compression=self.optical_compression,
             render=self.render,
             pages_delimiter=self.pages_delimiter,
+            figures_dir=self.figures_dir,
+            skip_failed_pages=self.skip_failed_pages,
         )
         self._engine = make_engine(engine, engine_options)
 
@@ -121,17 +145,23 @@ class DeepSeekOCR2Reader(BasePydanticReader):
         for record in load_records(self._sources(file, fs), self._engine, self._options):
             yield to_document(record, extra_info)
 
-    async def alazy_load_data(
+    def alazy_load_data(  # type: ignore[override]  # an awaitable like the base's, which also streams
         self,
         file: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         extra_info: dict[str, Any] | None = None,
         fs: Any = None,
-    ) -> list[Document]:
-        """Native async load through ``engine.agenerate``; safe inside a running event loop."""
-        return [
-            to_document(record, extra_info)
-            async for record in aload_records(self._sources(file, fs), self._engine, self._options)
-        ]
+    ) -> DocumentStream:
+        """Native async load through ``engine.agenerate``; safe inside a running event loop.
+
+        ``async for doc in reader.alazy_load_data(...)`` yields Documents as pages finish;
+        ``await reader.alazy_load_data(...)`` gives them all, as LlamaIndex's base reader does.
+        """
+
+        async def documents() -> AsyncIterator[Document]:
+            async for record in aload_records(self._sources(file, fs), self._engine, self._options):
+                yield to_document(record, extra_info)
+
+        return DocumentStream(documents())
 
     async def aload_data(self, *args: Any, **load_kwargs: Any) -> list[Document]:
         """Async load (native, not a thread around :meth:`load_data`)."""

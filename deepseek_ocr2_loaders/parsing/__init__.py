@@ -7,6 +7,6 @@ model output alone.
 from __future__ import annotations
 
 from ._boxes import GRID_MAX, grid_to_bbox
-from ._grounding import ParsedPage, parse_grounding
+from ._grounding import ParsedPage, is_figure, join_blocks, parse_grounding
 
-__all__ = ["GRID_MAX", "ParsedPage", "grid_to_bbox", "parse_grounding"]
+__all__ = ["GRID_MAX", "ParsedPage", "grid_to_bbox", "is_figure", "join_blocks", "parse_grounding"]

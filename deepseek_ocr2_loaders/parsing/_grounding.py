@@ -12,14 +12,14 @@ document. Boxes are read by :mod:`.boxes`; model text is never evaluated.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..types import BBox, Block
 from ._boxes import enclose, read_boxes
 from ._captions import attach_caption_tables
 
-__all__ = ["KNOWN_LABELS", "ParsedPage", "parse_grounding"]
+__all__ = ["KNOWN_LABELS", "ParsedPage", "is_figure", "join_blocks", "parse_grounding"]
 
 _REF_OPEN, _REF_CLOSE, _DET_OPEN, _DET_CLOSE = "<|ref|>", "<|/ref|>", "<|det|>", "<|/det|>"
 _SPECIAL = r"<[|｜](?:begin|end)▁of▁sentence[|｜]>|<\|grounding\|>"
@@ -106,17 +106,33 @@ def parse_grounding(
             problems.extend(f"block {len(blocks)} ({block.label}): {problem}" for problem in found)
             blocks.append(block)
     blocks = attach_caption_tables(blocks)
+    markdown = join_blocks(blocks, lambda k: f"![Figure {k + 1}]({figure_name(k)})")
+    figures = tuple(i for i, block in enumerate(blocks) if is_figure(block))
+    return ParsedPage(markdown, tuple(blocks), figures, bool(segments), tuple(problems))
+
+
+def is_figure(block: Block) -> bool:
+    """An ``image`` block with a box: a figure that can be cropped, so the Markdown links it."""
+    return block.label == "image" and block.bbox is not None
+
+
+def join_blocks(blocks: Sequence[Block], figure_link: Callable[[int], str]) -> str:
+    """The page Markdown of ``blocks``: their texts in order, each figure preceded by its link.
+
+    Args:
+        blocks: The page's blocks in reading order.
+        figure_link: The Markdown link of the k-th figure (0-based), or ``""`` to link none.
+    """
     parts: list[str] = []
-    figures: list[int] = []
-    for index, block in enumerate(blocks):
+    figures = 0
+    for block in blocks:
         part = block.text
-        if block.label == "image" and block.bbox is not None:
-            figures.append(index)
-            link = f"![Figure {len(figures)}]({figure_name(len(figures) - 1)})"
-            part = f"{link}\n{part}" if part else link
+        if is_figure(block):
+            link, figures = figure_link(figures), figures + 1
+            part = "\n".join(piece for piece in (link, part) if piece)
         if part:
             parts.append(part)
-    return ParsedPage("\n\n".join(parts), tuple(blocks), tuple(figures), bool(segments), tuple(problems))
+    return "\n\n".join(parts)
 
 
 def _strip_tags(text: str, pattern: re.Pattern[str] = _TAG_RE) -> str:

@@ -6,6 +6,7 @@ LangChain and LlamaIndex get identical texts, metadata and ids.
 
 from __future__ import annotations
 
+from ._layout import LAYOUT_KEY
 from ._loading import LoadOptions, aload_records, load_records, make_engine
 from ._metadata import (
     CITATION_KEYS,
@@ -16,10 +17,12 @@ from ._metadata import (
     page_metadata,
     record_id,
 )
-from ._modes import MODES, DocumentRecord, Mode, arecords, check_mode, records, split_records
+from ._modes import MODES, DocumentRecord, Mode, arecords, check_mode, chunk_records, records
+from ._splitting import split_documents, split_records
 
 __all__ = [
     "CITATION_KEYS",
+    "LAYOUT_KEY",
     "MODES",
     "DocumentRecord",
     "LoadOptions",
@@ -29,6 +32,7 @@ __all__ = [
     "arecords",
     "check_mode",
     "chunk_metadata",
+    "chunk_records",
     "document_id",
     "element_metadata",
     "load_records",
@@ -36,5 +40,6 @@ __all__ = [
     "page_metadata",
     "record_id",
     "records",
+    "split_documents",
     "split_records",
 ]

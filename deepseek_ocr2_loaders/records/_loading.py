@@ -6,9 +6,11 @@ adapters stay thin and cannot drift apart.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from ..chunking import ChunkOptions, MarkdownChunker
@@ -17,9 +19,12 @@ from ..engines._default import resolve_engine
 from ..model import DEFAULT_DPI, DEFAULT_PROMPT
 from ..options import RenderPolicy, check_on_error
 from ..pipeline._convert import Source, aconvert, convert
+from ..types import OCRStatus
 from ._modes import PAGE_SEPARATOR, DocumentRecord, Mode, arecords, check_mode, records
 
 __all__ = ["LoadOptions", "aload_records", "load_records", "make_engine"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,9 @@ class LoadOptions:
         optical_compression: Read pages from their compact view; record compression stats.
         render: Render worker processes and the per-page deadline (default ``RenderPolicy()``).
         pages_delimiter: What joins the pages of a ``single`` Document (``PyPDFLoader``'s name).
+        figures_dir: Where to write figure crops, which the text then links; ``None`` links none.
+        skip_failed_pages: Leave out the empty records of failed pages (placeholders included),
+            so that they never reach a vector store; by default they are kept, flagged.
     """
 
     mode: str = "page"
@@ -52,6 +60,8 @@ class LoadOptions:
     optical_compression: bool = False
     render: RenderPolicy | None = None
     pages_delimiter: str = PAGE_SEPARATOR
+    figures_dir: str | os.PathLike[str] | None = None
+    skip_failed_pages: bool = False
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
@@ -60,6 +70,21 @@ class LoadOptions:
     def chunker(self) -> MarkdownChunker:
         """The chunker for ``mode="chunks"``."""
         return MarkdownChunker(self.chunk)
+
+    def keeps(self, record: DocumentRecord) -> bool:
+        """False for the empty record of a failed page when ``skip_failed_pages`` is set."""
+        failed = not record.text and record.metadata["ocr_status"] == OCRStatus.FAILED.value
+        if self.skip_failed_pages and failed:
+            logger.info(
+                "left out the empty record of failed page %s of %s", record.metadata["page"], record.metadata["source"]
+            )
+            return False
+        return True
+
+    def record_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`records` / :func:`arecords` these options set."""
+        figures = None if self.figures_dir is None else Path(self.figures_dir).expanduser().resolve()
+        return {"pages_delimiter": self.pages_delimiter, "figures_dir": figures}
 
     def convert_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`convert` / :func:`aconvert` these options set."""
@@ -92,7 +117,9 @@ def load_records(
         from tqdm import tqdm
 
         pages = iter(tqdm(pages, unit="page", desc="DeepSeek-OCR-2"))
-    yield from records(pages, cast(Mode, options.mode), options.chunker(), pages_delimiter=options.pages_delimiter)
+    for record in records(pages, cast(Mode, options.mode), options.chunker(), **options.record_options()):
+        if options.keeps(record):
+            yield record
 
 
 async def aload_records(
@@ -101,5 +128,6 @@ async def aload_records(
     """Async :func:`load_records`, through ``engine.agenerate``; never starts an event loop."""
     pages = aconvert(list(sources), engine=engine, **options.convert_options())
     mode = cast(Mode, options.mode)
-    async for record in arecords(pages, mode, options.chunker(), pages_delimiter=options.pages_delimiter):
-        yield record
+    async for record in arecords(pages, mode, options.chunker(), **options.record_options()):
+        if options.keeps(record):
+            yield record

@@ -15,11 +15,14 @@ import itertools
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
-from ..chunking import MarkdownChunker
+from ..chunking import ChunkPage, MarkdownChunker
 from ..errors import ConfigError
 from ..types import OCRStatus, PageResult
+from ._figures import place_figures
+from ._layout import LAYOUT_KEY, page_layout
 from ._metadata import (
     HEADER_KEYS,
     Metadata,
@@ -29,12 +32,11 @@ from ._metadata import (
     element_metadata,
     page_metadata,
     record_id,
-    text_hash,
     union_element_types,
     worst_status,
 )
 
-__all__ = ["MODES", "PAGE_SEPARATOR", "DocumentRecord", "Mode", "arecords", "check_mode", "records", "split_records"]
+__all__ = ["MODES", "PAGE_SEPARATOR", "DocumentRecord", "Mode", "arecords", "check_mode", "chunk_records", "records"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,13 +80,16 @@ def records(
     chunker: MarkdownChunker | None = None,
     *,
     pages_delimiter: str = PAGE_SEPARATOR,
+    figures_dir: Path | None = None,
 ) -> Iterator[DocumentRecord]:
     """Turn a stream of page results (one or more files, in order) into records, lazily.
 
     ``page`` and ``elements`` records are yielded as soon as their page arrives; chunks as
     soon as the chunker closes them; ``single`` (its pages joined by ``pages_delimiter``)
-    when its file's last page arrives.
+    when its file's last page arrives. Figures are written to ``figures_dir`` and linked
+    there, or not linked at all (see :mod:`._figures`).
     """
+    pages = (place_figures(page, figures_dir) for page in pages)
     for _, document_pages in itertools.groupby(pages, key=lambda page: (page.source, page.sha256)):
         if mode == "page":
             yield from map(page_record, document_pages)
@@ -94,7 +99,8 @@ def records(
         elif mode == "single":
             yield single_record(list(document_pages), pages_delimiter)
         else:
-            yield from _chunk_records(document_pages, chunker or MarkdownChunker())
+            pairs = ((page, page_metadata(page)) for page in document_pages)
+            yield from chunk_records(pairs, chunker or MarkdownChunker())
 
 
 async def arecords(
@@ -103,6 +109,7 @@ async def arecords(
     chunker: MarkdownChunker | None = None,
     *,
     pages_delimiter: str = PAGE_SEPARATOR,
+    figures_dir: Path | None = None,
 ) -> AsyncIterator[DocumentRecord]:
     """Async :func:`records`.
 
@@ -112,21 +119,22 @@ async def arecords(
     document: list[PageResult] = []
     async for page in pages:
         if mode in ("page", "elements"):
-            for record in records([page], mode):
+            for record in records([page], mode, figures_dir=figures_dir):
                 yield record
             continue
         if document and (page.source, page.sha256) != (document[0].source, document[0].sha256):
-            for record in records(document, mode, chunker, pages_delimiter=pages_delimiter):
+            for record in records(document, mode, chunker, pages_delimiter=pages_delimiter, figures_dir=figures_dir):
                 yield record
             document = []
         document.append(page)
-    for record in records(document, mode, chunker, pages_delimiter=pages_delimiter):
+    for record in records(document, mode, chunker, pages_delimiter=pages_delimiter, figures_dir=figures_dir):
         yield record
 
 
 def page_record(page: PageResult) -> DocumentRecord:
-    """One page as a record."""
-    return DocumentRecord(record_id(document_identity(page), page.page), page.markdown, page_metadata(page))
+    """One page as a record; its ``layout`` lets the splitters rebuild the page (see :mod:`._layout`)."""
+    metadata = page_metadata(page) | {LAYOUT_KEY: page_layout(page)}
+    return DocumentRecord(record_id(document_identity(page), page.page), page.markdown, metadata)
 
 
 def element_records(page: PageResult) -> Iterator[DocumentRecord]:
@@ -170,65 +178,47 @@ def single_record(pages: list[PageResult], pages_delimiter: str = PAGE_SEPARATOR
     return DocumentRecord(record_id(document_identity(first), first.page, "doc"), text, metadata)
 
 
-def split_records(text: str, metadata: Metadata, chunker: MarkdownChunker) -> list[DocumentRecord]:
-    """Split one Document's text into chunk records that keep and extend its metadata.
+def chunk_records(pages: Iterable[tuple[ChunkPage, Metadata]], chunker: MarkdownChunker) -> Iterator[DocumentRecord]:
+    """Chunk records of one file from its pages and their page metadata, in page order.
 
-    Used by both splitters. The page comes from ``metadata["page"]`` when present, so
-    splitting page Documents gives the same page keys as ``mode="chunks"``. A loader's
-    Document (it carries ``sha256``) is known by its ``source``, like ``mode="chunks"``;
-    a foreign one by its text's hash, since foreign loaders may give many Documents one source.
+    ``mode="chunks"`` passes each :class:`PageResult` with :func:`page_metadata`; the splitters
+    pass pages rebuilt from page Documents with those Documents' metadata, so both give the
+    same chunks. A failed page has no text to chunk, so it gives an empty placeholder.
     """
-    page = metadata.get("page", 0)
-    page = page if isinstance(page, int) and not isinstance(page, bool) else 0
-    status = metadata.get("ocr_status")
-    known = status if isinstance(status, str) and status in {s.value for s in OCRStatus} else None
-    identity = str(metadata["source"]) if "sha256" in metadata and "source" in metadata else text_hash(text)
-    return [
-        DocumentRecord(
-            record_id(identity, chunk.page, "c", chunk.index),
-            chunk.text,
-            chunk_metadata(metadata, chunk, OCRStatus(known) if known else None),
-        )
-        for chunk in chunker.chunk_text(text, page=page)
-    ]
-
-
-def _chunk_records(pages: Iterable[PageResult], chunker: MarkdownChunker) -> Iterator[DocumentRecord]:
-    """Chunks of one file; a failed page has no text to chunk, so it gives an empty placeholder."""
-    seen: dict[int, tuple[Metadata, OCRStatus]] = {}
+    seen: dict[int, Metadata] = {}
     failed: list[DocumentRecord] = []
     identity = ""
 
-    def remember(stream: Iterable[PageResult]) -> Iterator[PageResult]:
+    def remember(stream: Iterable[tuple[ChunkPage, Metadata]]) -> Iterator[ChunkPage]:
         nonlocal identity
-        for page in stream:
-            identity = document_identity(page)
-            seen[page.page] = (page_metadata(page), page.status)
-            if page.status is OCRStatus.FAILED:
-                failed.append(_failed_chunk_record(page))
+        for page, metadata in stream:
+            identity = str(metadata["source"])
+            seen[page.page] = metadata
+            if metadata["ocr_status"] == OCRStatus.FAILED.value:
+                failed.append(_failed_chunk_record(metadata))
             yield page
 
     for chunk in chunker.chunk_pages(remember(pages)):
         yield from _drain(failed)
-        spanned = [seen[i][1] for i in range(chunk.page, chunk.page_end + 1) if i in seen]
-        metadata = chunk_metadata(seen[chunk.page][0], chunk, worst_status(spanned))
+        spanned = [OCRStatus(seen[i]["ocr_status"]) for i in range(chunk.page, chunk.page_end + 1) if i in seen]
+        metadata = chunk_metadata(seen[chunk.page], chunk, worst_status(spanned))
         yield DocumentRecord(
             record_id(identity, chunk.page, "c", chunk.index), chunk.text, metadata, document_id(identity)
         )
     yield from _drain(failed)
 
 
-def _failed_chunk_record(page: PageResult) -> DocumentRecord:
+def _failed_chunk_record(page: Metadata) -> DocumentRecord:
     """A failed page in chunks mode: empty, with every chunk key (``chunk_index`` -1: no chunk)."""
-    identity = document_identity(page)
-    metadata = page_metadata(page) | {
-        "page_end": page.page,
+    identity, number = str(page["source"]), int(page["page"])
+    metadata = page | {
+        "page_end": number,
         "chunk_index": -1,
         "header_path": "",
         "token_count": 0,
         **dict.fromkeys(HEADER_KEYS, ""),
     }
-    return DocumentRecord(record_id(identity, page.page), "", metadata, document_id(identity))
+    return DocumentRecord(record_id(identity, number), "", metadata, document_id(identity))
 
 
 def _drain(pending: list[DocumentRecord]) -> Iterator[DocumentRecord]:

@@ -20,7 +20,7 @@ BANNED = ("torch", "transformers", "langchain_core", "langchain", "llama_index")
 
 
 def test_exports():
-    assert sorted(exported) == ["BoxRef", "Chunk", "ChunkOptions", "MarkdownChunker", "count_tokens"]
+    assert sorted(exported) == ["BoxRef", "Chunk", "ChunkOptions", "ChunkPage", "MarkdownChunker", "count_tokens"]
 
 
 def test_default_options():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -98,3 +99,11 @@ def test_an_answer_without_citations_falls_back_to_the_context_pages(summaries):
     result = LongContextQA(summaries, chat, token_budget=1500).invoke({"question": QUESTION})
     assert result["pages"] == result["context_pages"]
     assert FACT_PAGE in result["pages"]
+
+
+@pytest.mark.filterwarnings("ignore::langchain_core._api.beta_decorator.LangChainBetaWarning")  # as_tool is beta
+def test_the_langchain_runnable_becomes_a_tool_with_a_typed_question(summaries):
+    chat = FakeListChatModel(responses=[ANSWER])
+    tool = LongContextQA(summaries, chat, token_budget=3000).as_tool(name="ask_report", description="Ask the report.")
+    assert tool.args == {"question": {"title": "Question", "type": "string"}}
+    assert tool.invoke({"question": QUESTION})["pages"] == [FACT_PAGE]

@@ -95,3 +95,26 @@ def test_a_pickled_reader_keeps_its_default_engine_options():
     again = pickle.loads(pickle.dumps(reader))
     assert again.model_dump() == reader.model_dump()
     assert again._engine.options == reader._engine.options and again._engine.options.max_new_tokens == 77
+
+
+def test_alazy_load_data_streams_with_async_for_and_lists_when_awaited(tmp_path):
+    import asyncio
+
+    paper = write_paper(tmp_path / "paper.pdf")
+    engine = paper_engine(batch_size=1)
+    reader = DeepSeekOCR2Reader(engine=engine, cache=False)
+
+    async def first_then_rest():
+        stream = reader.alazy_load_data(paper).__aiter__()
+        first = await anext(stream)
+        calls_at_first = len(engine.calls)
+        return first, calls_at_first, [d async for d in stream]
+
+    first, calls_at_first, rest = asyncio.run(first_then_rest())
+    assert first.metadata["page"] == 0 and calls_at_first < 4  # the first page came before the last was read
+    awaited = asyncio.run(_awaited(reader, paper))
+    assert [d.id_ for d in awaited] == [first.id_, *(d.id_ for d in rest)] and len(awaited) == 4
+
+
+async def _awaited(reader, paper):
+    return await reader.alazy_load_data(paper)  # LlamaIndex's BaseReader signature: awaited for the list
