@@ -427,7 +427,8 @@ def prewarm_decoder(bench: Bench, engine: TransformersEngine, pages: int, prompt
     Uses the engine's private ``_slot_decoder``: when that is absent, fails, or would not be
     reused by the timed call, nothing stays pre-warmed and the timed call includes it.
     """
-    if getattr(engine, "decode", None) != "slots" or not hasattr(engine, "_slot_decoder"):
+    decode = getattr(engine, "decode", None) or getattr(getattr(engine, "options", None), "decode", None)
+    if decode != "slots" or not hasattr(engine, "_slot_decoder"):  # (the mode moved to engine.options)
         return None
     started = time.perf_counter()
     try:
@@ -605,9 +606,22 @@ def bound(
     max_input: int,
     vision_ms: float | None,
     batch_sizes: list[int],
+    *,
+    new_tokens: float | None = None,
+    kv_new_tokens: float | None = None,
+    full_new_tokens: int | None = None,
 ) -> dict[str, Any]:
-    """The HBM-bandwidth bound of decoding at each batch size; ``mean_input(B)``: mean prompt length there."""
+    """The HBM-bandwidth bound of decoding at each batch size; ``mean_input(B)``: mean prompt length there.
+
+    ``new_tokens`` is N, the mean tokens generated per page (default ``--new-tokens``). Pages of varying
+    length L (``realistic.py``) keep a slot for L steps, so the cache holds on average half of
+    ``kv_new_tokens`` = E[L^2] / E[L] generated tokens (default N), and a static cache holds
+    ``full_new_tokens`` (the budget; default N).
+    """
     args = bench.args
+    n = new_tokens if new_tokens is not None else args.new_tokens
+    kv_n = kv_new_tokens if kv_new_tokens is not None else n
+    full_n = full_new_tokens if full_new_tokens is not None else n
     text = model.config.text_config
     dtype_bytes = next(model.parameters()).element_size()
     head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
@@ -620,12 +634,12 @@ def bound(
     measured_bw = bench.result.get("bandwidth", {}).get("measured_Bps")
     rows = []
     for batch in sorted(set(batch_sizes)):
-        t_avg = mean_input(batch) + args.new_tokens / 2
+        t_avg = mean_input(batch) + kv_n / 2
         touched = experts if batch >= experts else experts * (1 - (1 - top_k / experts) ** batch)
         w_step = counts["dense_decode_bytes"] + counts["moe_layers"] * touched * per_expert
         kv = batch * t_avg * kv_per_token
         step = w_step + kv
-        full = w_step + batch * (max_input + args.new_tokens) * kv_per_token
+        full = w_step + batch * (max_input + full_n) * kv_per_token
         row = {
             "batch_size": batch,
             "T_avg": round(t_avg, 1),
@@ -634,16 +648,14 @@ def bound(
             "kv_bytes": round(kv),
             "bytes_per_step": round(step),
             "tokens_per_s_bound": round(batch * datasheet / step, 1),
-            "pages_per_s_bound": round(batch * datasheet / step / args.new_tokens, 3),
-            "pages_per_s_bound_full_length_kv": round(batch * datasheet / full / args.new_tokens, 3),
+            "pages_per_s_bound": round(batch * datasheet / step / n, 3),
+            "pages_per_s_bound_full_length_kv": round(batch * datasheet / full / n, 3),
         }
         if vision_ms:
             step_s = step / datasheet
-            row["pages_per_s_bound_incl_vision"] = round(
-                batch / (args.new_tokens * step_s + batch * vision_ms / 1000), 3
-            )
+            row["pages_per_s_bound_incl_vision"] = round(batch / (n * step_s + batch * vision_ms / 1000), 3)
         if measured_bw:
-            row["pages_per_s_bound_measured_bw"] = round(batch * measured_bw / step / args.new_tokens, 3)
+            row["pages_per_s_bound_measured_bw"] = round(batch * measured_bw / step / n, 3)
         rows.append(row)
     return {
         "formula": BOUND_FORMULA,
