@@ -21,20 +21,18 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from ...errors import DeepSeekOCR2Error, EngineError, GPUOutOfMemoryError
 from .._base import EngineOutput
 from ._vision import PagePrompt, page_prompts
-
-if TYPE_CHECKING:
-    from ._engine import TransformersEngine
 
 __all__ = ["PageQueue", "Replica"]
 
@@ -162,7 +160,7 @@ class Replica:
     """One device's workers: encode pages taken from the queue, decode them, deliver the outputs.
 
     Args:
-        engine: The engine of this device (its model, options and decoder).
+        engine: The ``TransformersEngine`` of this device (its model, options and decoder).
         queue: The page queue it shares with the other replicas.
         mapped: Turns a worker's exception into this package's error (as ``generate`` raises it).
         alone: Whether no other replica could take its pages if it failed.
@@ -171,11 +169,11 @@ class Replica:
 
     def __init__(
         self,
-        engine: TransformersEngine,
+        engine: Any,
         queue: PageQueue,
         mapped: Callable[[], Any],
         alone: Callable[[], bool],
-        owner: TransformersEngine,
+        owner: Any,
     ) -> None:
         self.engine = engine
         self.owner = owner
@@ -184,6 +182,7 @@ class Replica:
         self._alone = alone
         self._ready: deque[PagePrompt] = deque()
         self._changed = threading.Condition()
+        self._device_lock = threading.Lock()  # a vision batch, or a decoder's graph capture
         self._threads: list[threading.Thread] = []
         self._closed = False
         self._rebuild = False
@@ -229,7 +228,7 @@ class Replica:
 
     def _encode(self, jobs: list[_Job], stream: torch.cuda.Stream | None) -> None:
         engine = self.engine
-        with self._mapped(), _on(stream):
+        with self._mapped(), self._device_lock, _on(stream):
             ids = [job.id for job in jobs]
             images, prompt = [job.image for job in jobs], jobs[0].call.prompt
             encoded = list(page_prompts(engine, images, prompt, len(jobs), self.stats, ids, self.owner._page_lengths))
@@ -260,6 +259,7 @@ class Replica:
             try:
                 with self._mapped():
                     decoder = engine._scheduled_decoder(loaded.model, tokenizer, self.stats)
+                    decoder.capture_lock = self._device_lock
                     for result in decoder.run(self):
                         self.queue.deliver(result.index, engine._output(tokenizer, result))
                         self.stats["pages"] = self.stats.get("pages", 0) + 1
@@ -273,7 +273,11 @@ class Replica:
                     self._failed(pages, exc)
             except Exception as exc:  # noqa: BLE001 - hand its pages on, or fail them; serve on
                 engine._decoder = None
-                self._failed(self._held(decoder), exc)
+                pages, decoder = self._held(decoder), None
+                _drop_frames(exc)  # the caller keeps the error: it must not keep the decoder's memory
+                if engine.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                self._failed(pages, exc)
 
     def _failed(self, pages: list[PagePrompt], exc: BaseException) -> None:
         """A decoder failure: the others take its pages (and this replica stops), or their calls fail."""
@@ -334,6 +338,16 @@ class Replica:
     def wait(self) -> bool:
         """Block while no page is encoded; False once closed, or when a new decoder is needed."""
         return self._await_pages() and not self._rebuild
+
+
+def _drop_frames(exc: BaseException | None) -> None:
+    """Clear the locals of every frame in an error's traceback chain (a failed decoder's GPU pool)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if exc.__traceback__ is not None:
+            traceback.clear_frames(exc.__traceback__)
+        exc = exc.__cause__ or exc.__context__
 
 
 @contextmanager

@@ -21,6 +21,7 @@ Greedy decoding, the windowed n-gram guard and loop detection behave as in
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import time
@@ -141,6 +142,7 @@ class SlotDecoder:
     sync_every: int = 32
     use_cuda_graph: bool = True
     stats: dict[str, float] = field(default_factory=dict)
+    capture_lock: Any = None  # held while a graph is captured (the vision thread holds it per batch)
 
     def __post_init__(self) -> None:
         lm = self.model.model.language_model
@@ -240,21 +242,32 @@ class SlotDecoder:
             return
         graph = self._graphs.get(width)
         if graph is None:
-            stream = torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]
-            stream.wait_stream(torch.cuda.current_stream(self.device))
-            saved = [t.clone() for t in self._state()]
-            with torch.cuda.stream(stream):
-                for _ in range(2):  # warm up kernels and allocator outside the graph
-                    self._step(rows)
-            torch.cuda.current_stream(self.device).wait_stream(stream)
-            for tensor, copy in zip(self._state(), saved, strict=True):
-                tensor.copy_(copy)
-            graph = self._graphs[width] = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                self._step(rows)
-            for tensor, copy in zip(self._state(), saved, strict=True):
-                tensor.copy_(copy)
+            with self.capture_lock or contextlib.nullcontext():
+                graph = self._capture_step(rows)
+            self._graphs[width] = graph
         graph.replay()
+
+    def _capture_step(self, rows: _Rows) -> torch.cuda.CUDAGraph:
+        """The step of these rows as a CUDA graph, the state left as it was.
+
+        ``capture_lock`` keeps the vision thread's kernels off the device meanwhile, and the
+        capture is thread-local, so work on other threads cannot invalidate it.
+        """
+        stream = torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]
+        stream.wait_stream(torch.cuda.current_stream(self.device))
+        saved = [t.clone() for t in self._state()]
+        with torch.cuda.stream(stream):
+            for _ in range(2):  # warm up kernels and allocator outside the graph
+                self._step(rows)
+        torch.cuda.current_stream(self.device).wait_stream(stream)
+        for tensor, copy in zip(self._state(), saved, strict=True):
+            tensor.copy_(copy)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            self._step(rows)
+        for tensor, copy in zip(self._state(), saved, strict=True):
+            tensor.copy_(copy)
+        return graph
 
     def _state(self) -> list[torch.Tensor]:
         """What a step changes, less the KV pool, for undoing the warm-up steps before capture.
