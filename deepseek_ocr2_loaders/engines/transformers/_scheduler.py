@@ -2,16 +2,13 @@
 
 ``generate`` from any thread (a loader, ``convert``'s pipelined batches, the server, an event
 loop's worker threads) puts its pages on the engine's :class:`PageQueue` and waits for its own
-results. Each device has a :class:`Replica` with two worker threads:
+results. Each device has a :class:`Replica`, one worker thread that runs
+:class:`~._slots.SlotDecoder` and, whenever slots free up, takes the next pages from the queue
+and encodes them (a vision batch at a time, preprocessing on a thread pool), so new pages join
+the running batch across calls.
 
-* the *vision* thread takes a few pages from the queue whenever the replica has room for more,
-  preprocesses them (on a thread pool) and runs the vision towers on a CUDA stream of its own,
-  so pages are encoded while the decoder's graph replays;
-* the *decode* thread runs :class:`~._slots.SlotDecoder` over whatever pages are encoded, so new
-  pages join the running batch as slots free up, across calls.
-
-A replica takes pages only as fast as it finishes them, so with several devices the least
-loaded one takes the next pages. A page whose image fails to encode fails its call alone. A
+A replica takes pages only when it has free slots, so with several devices the least loaded
+one takes the next pages. A page whose image fails to encode fails its call alone. A
 decoder out of memory retries its pages with half the slots; a replica that fails otherwise
 hands its pages back to the queue for the others, or, the last one standing, fails their calls.
 """
@@ -23,8 +20,7 @@ import logging
 import threading
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,13 +86,13 @@ class PageQueue:
             raise call.error
         return [output for output in call.outputs if output is not None]
 
-    def take(self, limit: int) -> list[_Job]:
-        """Up to ``limit`` pages of one prompt, waiting for the first; [] once the queue closes."""
+    def take(self, limit: int, *, block: bool) -> list[_Job]:
+        """Up to ``limit`` pages of one prompt; ``block``: wait for the first. [] once the queue closes."""
         with self._changed:
             while not self._closed:
                 while self._jobs and self._jobs[0].call.error is not None:  # its call failed meanwhile
                     self._jobs.popleft()
-                if self._jobs:
+                if self._jobs or not block:
                     break
                 self._changed.wait()
             taken: list[_Job] = []
@@ -107,6 +103,13 @@ class PageQueue:
                     self._taken[job.id] = job
                     taken.append(job)
             return [] if self._closed else taken
+
+    def wait(self) -> bool:
+        """Block until a page is queued; False once the queue closes."""
+        with self._changed:
+            while not self._jobs and not self._closed:
+                self._changed.wait()
+            return not self._closed
 
     def give_back(self, jobs: list[_Job]) -> None:
         """Pages a failed replica held: first in line for the others."""
@@ -157,7 +160,11 @@ class PageQueue:
 
 
 class Replica:
-    """One device's workers: encode pages taken from the queue, decode them, deliver the outputs.
+    """One device's worker thread: take pages from the queue, encode them, decode them, deliver.
+
+    All of the device's work runs on this one thread, on one stream, in the order the
+    decoder asks for it (vision between decode stretches), so nothing else touches the
+    device while a decode step is captured as a CUDA graph.
 
     Args:
         engine: The ``TransformersEngine`` of this device (its model, options and decoder).
@@ -180,10 +187,8 @@ class Replica:
         self.queue = queue
         self._mapped = mapped
         self._alone = alone
-        self._ready: deque[PagePrompt] = deque()
-        self._changed = threading.Condition()
-        self._device_lock = threading.Lock()  # a vision batch, or a decoder's graph capture
-        self._threads: list[threading.Thread] = []
+        self._encoded: deque[PagePrompt] = deque()  # encoded (a whole vision batch), not yet in a slot
+        self._thread: threading.Thread | None = None
         self._closed = False
         self._rebuild = False
         self.alive = True
@@ -191,75 +196,35 @@ class Replica:
 
     def start(self) -> None:
         self.engine._acquire()  # load here: a ModelLoadError reaches the caller
-        for name, target in (("ocr-vision", self._encode_loop), ("ocr-decode", self._decode_loop)):
-            thread = threading.Thread(target=self._worker, args=(target,), name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._thread = threading.Thread(target=self._run, name=f"ocr-{self.engine.device}", daemon=True)
+        self._thread.start()
 
     def close(self) -> None:
-        with self._changed:
-            self._closed = True
-            self._changed.notify_all()
-        for thread in self._threads:
-            thread.join(timeout=60)
-        self._threads = []
+        """Stop after the current decode stretch (the queue is closed first, so no page waits)."""
+        self._closed = True
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        self._thread = None
 
-    # -- workers ------------------------------------------------------------------------
+    # -- the worker ---------------------------------------------------------------------
 
-    def _worker(self, loop: Callable[[], None]) -> None:
-        device = self.engine.device
-        if device.type == "cuda":
-            torch.cuda.set_device(device.index or 0)  # a thread starts on device 0
+    def _run(self) -> None:
+        engine = self.engine
+        if engine.device.type == "cuda":
+            torch.cuda.set_device(engine.device.index or 0)  # a thread starts on device 0
         with torch.inference_mode():
-            loop()
-
-    def _encode_loop(self) -> None:
-        engine = self.engine
-        stream = torch.cuda.Stream(engine.device) if engine.device.type == "cuda" else None  # type: ignore[no-untyped-call]
-        while self._room() and (jobs := self.queue.take(engine.vision_batch_size)):
-            try:
-                self._encode(jobs, stream)
-            except Exception:  # noqa: BLE001 - find the page that fails: only its call fails
-                for job in jobs:
-                    try:
-                        self._encode([job], stream)
-                    except Exception as exc:  # noqa: BLE001
-                        self.queue.fail([job], exc)
-
-    def _encode(self, jobs: list[_Job], stream: torch.cuda.Stream | None) -> None:
-        engine = self.engine
-        with self._mapped(), self._device_lock, _on(stream):
-            ids = [job.id for job in jobs]
-            images, prompt = [job.image for job in jobs], jobs[0].call.prompt
-            encoded = list(page_prompts(engine, images, prompt, len(jobs), self.stats, ids, self.owner._page_lengths))
-        for page, job in zip(encoded, jobs, strict=True):
-            page.limit = min(page.limit or job.call.limit, job.call.limit)
-        with self._changed:
-            if self.alive and not self._closed:
-                self._ready.extend(encoded)
-                self._changed.notify_all()
-                return
-        self.queue.give_back(jobs)  # this replica failed while they were encoded: the others take them
-
-    def _room(self) -> bool:
-        """Wait until fewer pages are encoded than refill every slot; False once closed or dead."""
-        cap = max(2 * self.engine.vision_batch_size, self.engine.batch_size)
-        with self._changed:
-            while len(self._ready) >= cap and not self._closed:
-                self._changed.wait()
-            return not self._closed and self.alive
+            self._decode_loop()
 
     def _decode_loop(self) -> None:
         engine = self.engine
         loaded = engine._acquire()
         tokenizer = loaded.processor.tokenizer
-        while self._await_pages():
+        while self.alive and not self._closed and (self._encoded or self.queue.wait()):
             self._rebuild = False
             decoder = None
             try:
                 with self._mapped():
                     decoder = engine._scheduled_decoder(loaded.model, tokenizer, self.stats)
-                    decoder.capture_lock = self._device_lock
                     for result in decoder.run(self):
                         self.queue.deliver(result.index, engine._output(tokenizer, result))
                         self.stats["pages"] = self.stats.get("pages", 0) + 1
@@ -267,8 +232,7 @@ class Replica:
                 pages = self._held(decoder)
                 if engine._shrink_slots():
                     logger.warning("GPU out of memory while decoding: %d page(s) again with fewer slots", len(pages))
-                    with self._changed:
-                        self._ready.extendleft(reversed(pages))
+                    self._encoded.extendleft(reversed(pages))
                 else:
                     self._failed(pages, exc)
             except Exception as exc:  # noqa: BLE001 - hand its pages on, or fail them; serve on
@@ -279,65 +243,81 @@ class Replica:
                     torch.cuda.empty_cache()
                 self._failed(pages, exc)
 
+    def _encode(self, jobs: list[_Job]) -> None:
+        """Encode pages taken from the queue; a page that fails to encode fails its call alone."""
+        try:
+            self._encoded.extend(self._prompts(jobs))
+        except Exception:  # noqa: BLE001 - find the page that fails
+            for job in jobs:
+                try:
+                    self._encoded.extend(self._prompts([job]))
+                except Exception as exc:  # noqa: BLE001
+                    self.queue.fail([job], exc)
+
+    def _prompts(self, jobs: list[_Job]) -> list[PagePrompt]:
+        with self._mapped():
+            ids, images, prompt = [job.id for job in jobs], [job.image for job in jobs], jobs[0].call.prompt
+            lengths = self.owner._page_lengths
+            encoded = list(page_prompts(self.engine, images, prompt, len(jobs), self.stats, ids, lengths))
+        for page, job in zip(encoded, jobs, strict=True):
+            page.limit = min(page.limit or job.call.limit, job.call.limit)
+        return encoded
+
     def _failed(self, pages: list[PagePrompt], exc: BaseException) -> None:
         """A decoder failure: the others take its pages (and this replica stops), or their calls fail."""
         jobs = [job for page in pages if (job := self.queue.job(page.index)) is not None]
         if self._alone():
             self.queue.fail(jobs, exc)
             return
-        logger.error(
-            "device %s failed (%s): its %d page(s) go to the other devices", self.engine.device, exc, len(jobs)
-        )
+        device = self.engine.device
+        logger.error("device %s failed (%s): its %d page(s) go to the other devices", device, exc, len(jobs))
         self.alive = False
-        with self._changed:
-            jobs += [job for page in self._ready if (job := self.queue.job(page.index)) is not None]
-            self._ready.clear()
-            self._closed = True
-            self._changed.notify_all()
+        jobs += [job for page in self._encoded if (job := self.queue.job(page.index)) is not None]
+        self._encoded.clear()
         self.queue.give_back(jobs)
 
     def _held(self, decoder: Any) -> list[PagePrompt]:
-        """The pages a failed decoder held, or (it was never built) every page encoded for it."""
-        if decoder is not None:
-            return list(decoder.in_flight())
-        with self._changed:
-            pages = list(self._ready)
-            self._ready.clear()
-            self._changed.notify_all()
+        """The pages a failed decoder held and those encoded for it."""
+        pages = list(decoder.in_flight()) if decoder is not None else []
+        pages += self._encoded
+        self._encoded.clear()
         return pages
-
-    def _await_pages(self) -> bool:
-        with self._changed:
-            while not self._ready and not self._closed:
-                self._changed.wait()
-            return not self._closed
 
     # -- the decoder's page source -----------------------------------------------------------
 
     def poll(self, limit: int) -> list[PagePrompt]:
-        """Encoded pages, up to ``limit``, skipping those of calls that already failed.
+        """Up to ``limit`` pages for free slots: encoded ones first, then a vision batch from the queue.
 
         A page with a larger token budget than the running decoder's stops the intake: the
-        decoder finishes what it holds, and a new one is built for it.
+        decoder finishes what it holds, and a new one is built for it. Pages of calls that
+        failed meanwhile are skipped.
         """
         decoder = self.engine._decoder
         budget = decoder.max_new_tokens if decoder is not None else None
-        with self._changed:
-            taken: list[PagePrompt] = []
-            while self._ready and len(taken) < limit:
-                page = self._ready[0]
-                if budget is not None and (page.limit or 0) > budget:
-                    self._rebuild = True
-                    break
-                self._ready.popleft()
-                if self.queue.job(page.index) is not None:
-                    taken.append(page)
-            self._changed.notify_all()
-            return taken
+        while len(self._encoded) < limit and not self._closed:
+            jobs = self.queue.take(self.engine.vision_batch_size, block=False)
+            if not jobs:
+                break
+            self._encode(jobs)
+        taken: list[PagePrompt] = []
+        while self._encoded and len(taken) < limit:
+            page = self._encoded[0]
+            if budget is not None and (page.limit or 0) > budget:
+                self._rebuild = True
+                break
+            self._encoded.popleft()
+            if self.queue.job(page.index) is not None:
+                taken.append(page)
+        return taken
+
+    def stopped(self) -> bool:
+        return self._closed
 
     def wait(self) -> bool:
-        """Block while no page is encoded; False once closed, or when a new decoder is needed."""
-        return self._await_pages() and not self._rebuild
+        """The decoder is idle: block for pages; False once closed, or when a new decoder is needed."""
+        if self._rebuild or self._closed:
+            return False
+        return bool(self._encoded) or self.queue.wait()
 
 
 def _drop_frames(exc: BaseException | None) -> None:
@@ -348,13 +328,3 @@ def _drop_frames(exc: BaseException | None) -> None:
         if exc.__traceback__ is not None:
             traceback.clear_frames(exc.__traceback__)
         exc = exc.__cause__ or exc.__context__
-
-
-@contextmanager
-def _on(stream: torch.cuda.Stream | None) -> Iterator[None]:
-    """Run on ``stream`` (a CUDA side stream), or where we are (CPU)."""
-    if stream is None:
-        yield
-        return
-    with torch.cuda.stream(stream):
-        yield

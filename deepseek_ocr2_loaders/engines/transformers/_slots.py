@@ -21,7 +21,6 @@ Greedy decoding, the windowed n-gram guard and loop detection behave as in
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import time
@@ -64,6 +63,10 @@ class PageSource(Protocol):
         """Block until a page is ready (the decoder is idle); False: none will come, stop."""
         ...
 
+    def stopped(self) -> bool:
+        """Drop what is decoding and return now (the engine is closing)."""
+        ...
+
 
 class IteratorSource:
     """Pages from an iterator: ``poll`` waits for them (one call's pages, as ``generate`` has them)."""
@@ -81,6 +84,9 @@ class IteratorSource:
         if self._next is None:
             self._next = next(self._pages, None)
         return self._next is not None
+
+    def stopped(self) -> bool:
+        return False
 
 
 @dataclass
@@ -142,7 +148,6 @@ class SlotDecoder:
     sync_every: int = 32
     use_cuda_graph: bool = True
     stats: dict[str, float] = field(default_factory=dict)
-    capture_lock: Any = None  # held while a graph is captured (the vision thread holds it per batch)
 
     def __post_init__(self) -> None:
         lm = self.model.model.language_model
@@ -242,17 +247,11 @@ class SlotDecoder:
             return
         graph = self._graphs.get(width)
         if graph is None:
-            with self.capture_lock or contextlib.nullcontext():
-                graph = self._capture_step(rows)
-            self._graphs[width] = graph
+            graph = self._graphs[width] = self._capture_step(rows)
         graph.replay()
 
     def _capture_step(self, rows: _Rows) -> torch.cuda.CUDAGraph:
-        """The step of these rows as a CUDA graph, the state left as it was.
-
-        ``capture_lock`` keeps the vision thread's kernels off the device meanwhile, and the
-        capture is thread-local, so work on other threads cannot invalidate it.
-        """
+        """The step of these rows as a CUDA graph, the state left as it was."""
         stream = torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]
         stream.wait_stream(torch.cuda.current_stream(self.device))
         saved = [t.clone() for t in self._state()]
@@ -263,7 +262,7 @@ class SlotDecoder:
         for tensor, copy in zip(self._state(), saved, strict=True):
             tensor.copy_(copy)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+        with torch.cuda.graph(graph):
             self._step(rows)
         for tensor, copy in zip(self._state(), saved, strict=True):
             tensor.copy_(copy)
@@ -285,9 +284,6 @@ class SlotDecoder:
         """Prefill pages of one prompt length together (no padding) into their slots' blocks."""
         lm = self.model.model.language_model
         length = pages[0].input_ids.shape[0]
-        if self.device.type == "cuda":  # made on the vision stream: keep its memory until this stream is done
-            for page in pages:
-                page.embeds.record_stream(torch.cuda.current_stream(self.device))
         out = lm(inputs_embeds=torch.stack([page.embeds for page in pages]), use_cache=True)
         self.cache.table.copy_(self.table)
         offsets = torch.cat([self.cache.slot_offsets(slot, length) for slot in slots])
@@ -352,6 +348,8 @@ class SlotDecoder:
             for _ in range(self.sync_every):
                 self._run_step(width)
             finished = list(self._collect(slots, width))  # its host copy waits for the steps
+            if source.stopped():
+                return
             self._add("decode_s", time.perf_counter() - begun)
             self._add("steps", self.sync_every)
             self._add("slot_steps", self.sync_every * width)

@@ -58,7 +58,7 @@ def page_prompts(
 
         def fill() -> None:
             while len(queued) < 2 * micro_batch and (index := next(upcoming, None)) is not None:
-                queued.append((index, pool.submit(engine.encode, [images[index]], prompt, pin=True)))
+                queued.append((index, pool.submit(engine.encode, [images[index]], prompt)))
 
         fill()
         while queued:
