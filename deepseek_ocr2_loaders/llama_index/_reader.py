@@ -17,6 +17,8 @@ from ..model import DEFAULT_DPI, DEFAULT_PROMPT
 from ..options import RenderPolicy
 from ..pipeline._convert import NamedSource, Source
 from ..records._loading import LoadOptions, aload_records, load_records, make_engine
+from ..records._modes import DocumentRecord
+from ..records._read_ahead import ReadAhead
 from ..sources import expand_inputs
 from ._documents import to_document
 
@@ -90,6 +92,7 @@ class DeepSeekOCR2Reader(BasePydanticReader):
     skip_failed_pages: bool = Field(default=False, description="leave out the empty Documents of failed pages")
     _engine: OCREngine = PrivateAttr()
     _options: LoadOptions = PrivateAttr()
+    _ahead: ReadAhead = PrivateAttr()
 
     def __init__(self, *, engine: OCREngine | None = None, **data: Any) -> None:
         engine_options = {key: data.pop(key) for key in list(data) if key not in type(self).model_fields}
@@ -112,6 +115,7 @@ class DeepSeekOCR2Reader(BasePydanticReader):
             skip_failed_pages=self.skip_failed_pages,
         )
         self._engine = make_engine(engine, engine_options)
+        self._ahead = ReadAhead(self._read_files, self._engine.batch_size)
 
     @classmethod
     def class_name(cls) -> str:
@@ -127,7 +131,13 @@ class DeepSeekOCR2Reader(BasePydanticReader):
         """
         state = super().__getstate__()
         state["__dict__"] = {**state["__dict__"], "engine": self._engine}
+        private = state.get("__pydantic_private__") or {}
+        state["__pydantic_private__"] = {key: value for key, value in private.items() if key != "_ahead"}
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._ahead = ReadAhead(self._read_files, self._engine.batch_size)
 
     def lazy_load_data(
         self,
@@ -142,8 +152,19 @@ class DeepSeekOCR2Reader(BasePydanticReader):
             extra_info: Metadata to add (``SimpleDirectoryReader`` passes file metadata here).
             fs: An fsspec filesystem to read ``file`` from instead of the local disk.
         """
-        for record in load_records(self._sources(file, fs), self._engine, self._options):
+        for record in self._records(file, fs):
             yield to_document(record, extra_info)
+
+    def _records(self, file: Any, fs: Any) -> Iterator[DocumentRecord]:
+        """One local file goes through the read-ahead (``SimpleDirectoryReader`` asks file by file)."""
+        if fs is None and isinstance(file, (str, os.PathLike)) and not str(file).startswith(("http:", "https:")):
+            path = Path(file).expanduser().resolve()
+            if path.is_file():
+                return self._ahead.records(path)
+        return load_records(self._sources(file, fs), self._engine, self._options)
+
+    def _read_files(self, paths: list[Path]) -> Iterator[DocumentRecord]:
+        return load_records(list(paths), self._engine, self._options)
 
     def alazy_load_data(  # type: ignore[override]  # an awaitable like the base's, which also streams
         self,

@@ -1,0 +1,131 @@
+"""Read-ahead for callers that ask for one file at a time, in folder order (``SimpleDirectoryReader``).
+
+Such a caller waits for each file before it names the next, so the GPU would see one page at a
+time. After two calls on neighbouring files of one folder, the next files of that folder are
+read together in the background, one batch for the engine, and a later call for one of them
+takes its records instead of reading it again. At most ``files`` files are read ahead; a file
+changed since (size or modification time) is read again; a read-ahead that fails costs nothing
+but the time: the file is then read as if it had not been read ahead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..sources._inputs import SUFFIXES
+from ._modes import DocumentRecord
+
+__all__ = ["ReadAhead"]
+
+logger = logging.getLogger(__name__)
+
+Stamp = tuple[int, int]  # (size, mtime_ns)
+
+
+class ReadAhead:
+    """One file's records on request, the folder's next files read meanwhile in one batch.
+
+    Args:
+        load: Records of a list of files, in order (the loader's own reading, options included).
+        files: How many files to read ahead at most (the engine's batch size).
+    """
+
+    def __init__(self, load: Callable[[list[Path]], Iterator[DocumentRecord]], files: int) -> None:
+        self._load = load
+        self._files = max(1, files)
+        self._ahead: dict[Path, tuple[Stamp, Future[list[DocumentRecord]]]] = {}
+        self._last: Path | None = None
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle to an empty read-ahead (a worker process reads its own files)."""
+        return (ReadAhead, (self._load, self._files))
+
+    def records(self, path: Path) -> Iterator[DocumentRecord]:
+        """The records of ``path``: read ahead already, or read now (and the next files started)."""
+        with self._lock:
+            ahead = self._ahead.pop(path, None)
+            sequential = self._last is not None and _next_of(self._last) == path
+            self._last = path
+            if sequential or ahead is not None:
+                self._extend(path)
+        if ahead is not None and ahead[0] == _stamp(path):
+            try:
+                yield from ahead[1].result()
+                return
+            except Exception as exc:  # noqa: BLE001 - read it again below, where its error belongs
+                logger.debug("read-ahead of %s failed (%s): reading it now", path, exc)
+        yield from self._load([path])
+
+    def _extend(self, path: Path) -> None:
+        """Start reading the files after ``path`` (and after those already ahead), up to ``files``."""
+        if len(self._ahead) > self._files // 2:
+            return
+        start = max([path, *self._ahead], key=str)
+        upcoming = _after(start, self._files - len(self._ahead))
+        if not upcoming:
+            return
+        futures: dict[Path, Future[list[DocumentRecord]]] = {file: Future() for file in upcoming}
+        for file, future in futures.items():
+            self._ahead[file] = (_stamp(file), future)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr-read-ahead")
+        self._pool.submit(self._read, futures)
+
+    def _read(self, futures: dict[Path, Future[list[DocumentRecord]]]) -> None:
+        """One batch over the files; each file's future is set when its last record is in."""
+        by_file: dict[Path, list[DocumentRecord]] = {file: [] for file in futures}
+        current: Path | None = None
+        try:
+            for record in self._load(list(futures)):
+                file = Path(str(record.metadata.get("source", "")))
+                if file != current and current in futures:
+                    futures[current].set_result(by_file[current])
+                current = file
+                by_file.setdefault(file, []).append(record)
+            if current in futures:
+                futures[current].set_result(by_file[current])
+        except Exception as exc:  # noqa: BLE001 - the files not finished are read again on request
+            for future in futures.values():
+                if not future.done():
+                    future.set_exception(exc)
+        for future in futures.values():  # a file that gave no record (skipped): read it on request
+            if not future.done():
+                future.set_exception(LookupError("no records read ahead"))
+
+
+def _stamp(path: Path) -> Stamp:
+    try:
+        info = path.stat()
+    except OSError:
+        return (-1, -1)
+    return (info.st_size, info.st_mtime_ns)
+
+
+def _siblings(path: Path) -> list[Path]:
+    """The readable files of ``path``'s folder with its suffix, in name order (as SimpleDirectoryReader)."""
+    try:
+        entries = sorted(path.parent.iterdir())
+    except OSError:
+        return []
+    suffix = path.suffix.lower()
+    return [p for p in entries if p.suffix.lower() == suffix and suffix in SUFFIXES and p.is_file()]
+
+
+def _next_of(path: Path) -> Path | None:
+    files = _siblings(path)
+    return files[files.index(path) + 1] if path in files and files.index(path) + 1 < len(files) else None
+
+
+def _after(path: Path, count: int) -> list[Path]:
+    files = _siblings(path)
+    if path not in files or count <= 0:
+        return []
+    start = files.index(path) + 1
+    return files[start : start + count]
