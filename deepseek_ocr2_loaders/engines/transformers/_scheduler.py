@@ -225,6 +225,7 @@ class Replica:
             try:
                 with self._mapped():
                     decoder = engine._scheduled_decoder(loaded.model, tokenizer, self.stats)
+                    decoder.device_lock = device_lock(engine.device)
                     for result in decoder.run(self):
                         self.queue.deliver(result.index, engine._output(tokenizer, result))
                         self.stats["pages"] = self.stats.get("pages", 0) + 1
@@ -318,6 +319,22 @@ class Replica:
         if self._rebuild or self._closed:
             return False
         return bool(self._encoded) or self.queue.wait()
+
+
+_DEVICE_LOCKS: dict[str, threading.RLock] = {}
+_DEVICE_LOCKS_LOCK = threading.Lock()
+
+
+def device_lock(device: torch.device) -> threading.RLock | None:
+    """The lock every decoder on this GPU takes for its work (None on a CPU: no graphs there).
+
+    Several engines may share a GPU (the stricter retry engine, loaders with other options, the
+    server): while one captures a CUDA graph, no other may touch the device.
+    """
+    if device.type != "cuda":
+        return None
+    with _DEVICE_LOCKS_LOCK:
+        return _DEVICE_LOCKS.setdefault(f"cuda:{device.index or 0}", threading.RLock())
 
 
 def _drop_frames(exc: BaseException | None) -> None:

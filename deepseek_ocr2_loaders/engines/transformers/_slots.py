@@ -21,6 +21,7 @@ Greedy decoding, the windowed n-gram guard and loop detection behave as in
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import time
@@ -148,6 +149,7 @@ class SlotDecoder:
     sync_every: int = 32
     use_cuda_graph: bool = True
     stats: dict[str, float] = field(default_factory=dict)
+    device_lock: Any = None  # one per device: held for each refill and stretch (see run)
 
     def __post_init__(self) -> None:
         lm = self.model.model.language_model
@@ -190,6 +192,7 @@ class SlotDecoder:
         self._capture = self.use_cuda_graph and self.device.type == "cuda"
         self._slots = [_Slot() for _ in range(self.slots)]
         self._waiting: deque[PagePrompt] = deque()  # pages taken from the source (or preempted), not in a slot
+        self._admitted = 0
 
     def _rows(self, width: int) -> _Rows:
         if width not in self._views:
@@ -315,54 +318,65 @@ class SlotDecoder:
 
         Free slots are refilled before each stretch of ``sync_every`` steps while the pool
         has blocks for them; new pages of equal prompt length (the same crop count) are
-        prefilled together. Returns when the source says no more pages will come.
+        prefilled together. Returns when the source says no more pages will come. Each
+        refill and each stretch holds ``device_lock`` (not the waits between them), so
+        decoders of other engines on the device never run beside a graph capture.
         """
         if not hasattr(source, "poll"):
             source = IteratorSource(iter(source))
         slots = self._slots
-        admitted = 0
         while True:
-            arrivals = self._admit(slots, source, admitted)
-            admitted += len(arrivals)
-            begun = time.perf_counter()
-            by_length: dict[int, list[tuple[int, PagePrompt]]] = {}
-            for slot_index, page in arrivals:
-                by_length.setdefault(page.input_ids.shape[0], []).append((slot_index, page))
-            for group in by_length.values():
-                for start in range(0, len(group), prefill_batch):
-                    part = group[start : start + prefill_batch]
-                    self._prefill([slot for slot, _ in part], [page for _, page in part])
-            if arrivals:
-                self._add("prefill_s", time.perf_counter() - begun)
+            with self.device_lock or contextlib.nullcontext():
+                self._refill(slots, source, prefill_batch)
             if all(slot.done for slot in slots):
                 if self._waiting or source.wait():
                     continue
                 return
-            self._grow(slots)
-            width = self._compact(slots)
-            begun = time.perf_counter()
-            self.cache.table.copy_(self.table)
-            if not self._capture:  # eager steps read only the table columns in use
-                longest = max(slot.tokens for slot in slots if not slot.done)
-                self._rows(width).paged.width = -(-longest // self.block_size)
-            for _ in range(self.sync_every):
-                self._run_step(width)
-            finished = list(self._collect(slots, width))  # its host copy waits for the steps
+            with self.device_lock or contextlib.nullcontext():
+                finished = self._stretch(slots)
             if source.stopped():
                 return
-            self._add("decode_s", time.perf_counter() - begun)
-            self._add("steps", self.sync_every)
-            self._add("slot_steps", self.sync_every * width)
-            occupied = sum(not slot.done for slot in slots)
-            self.stats["pages_at_once_max"] = max(self.stats.get("pages_at_once_max", 0), occupied)
-            self.stats["blocks_used_max"] = max(self.stats.get("blocks_used_max", 0), self.allocator.used)
             yield from finished
+
+    def _refill(self, slots: list[_Slot], source: PageSource, prefill_batch: int) -> None:
+        """Admit pages into free slots and prefill them, equal prompt lengths together."""
+        arrivals = self._admit(slots, source)
+        begun = time.perf_counter()
+        by_length: dict[int, list[tuple[int, PagePrompt]]] = {}
+        for slot_index, page in arrivals:
+            by_length.setdefault(page.input_ids.shape[0], []).append((slot_index, page))
+        for group in by_length.values():
+            for start in range(0, len(group), prefill_batch):
+                part = group[start : start + prefill_batch]
+                self._prefill([slot for slot, _ in part], [page for _, page in part])
+        if arrivals:
+            self._add("prefill_s", time.perf_counter() - begun)
+
+    def _stretch(self, slots: list[_Slot]) -> list[SlotResult]:
+        """``sync_every`` decode steps of the occupied slots; the pages that finished."""
+        self._grow(slots)
+        width = self._compact(slots)
+        begun = time.perf_counter()
+        self.cache.table.copy_(self.table)
+        if not self._capture:  # eager steps read only the table columns in use
+            longest = max(slot.tokens for slot in slots if not slot.done)
+            self._rows(width).paged.width = -(-longest // self.block_size)
+        for _ in range(self.sync_every):
+            self._run_step(width)
+        finished = list(self._collect(slots, width))  # its host copy waits for the steps
+        self._add("decode_s", time.perf_counter() - begun)
+        self._add("steps", self.sync_every)
+        self._add("slot_steps", self.sync_every * width)
+        occupied = sum(not slot.done for slot in slots)
+        self.stats["pages_at_once_max"] = max(self.stats.get("pages_at_once_max", 0), occupied)
+        self.stats["blocks_used_max"] = max(self.stats.get("blocks_used_max", 0), self.allocator.used)
+        return finished
 
     def in_flight(self) -> list[PagePrompt]:
         """Pages taken from the source and not finished (to hand them to another decoder after a failure)."""
         return [slot.page for slot in self._slots if not slot.done and slot.page is not None] + list(self._waiting)
 
-    def _admit(self, slots: list[_Slot], source: PageSource, admitted: int) -> list[tuple[int, PagePrompt]]:
+    def _admit(self, slots: list[_Slot], source: PageSource) -> list[tuple[int, PagePrompt]]:
         """Give free slots the next pages while the pool can also grow every running page one stretch."""
         waiting = self._waiting
         free = [index for index, slot in enumerate(slots) if slot.done]
@@ -385,7 +399,8 @@ class SlotDecoder:
             self._lend(index, tokens)
             reserve += self.allocator.needed(index, tokens + self.sync_every)
             slot = slots[index]
-            slot.page, slot.done, slot.tokens, slot.admitted = page, False, tokens, admitted + len(arrivals)
+            self._admitted += 1
+            slot.page, slot.done, slot.tokens, slot.admitted = page, False, tokens, self._admitted
             arrivals.append((index, page))
         return arrivals
 
