@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pymupdf
 import pytest
@@ -41,6 +42,20 @@ def tiny_engine(tiny_checkpoint: Path) -> Iterator[object]:
     engine = TransformersEngine(str(tiny_checkpoint), max_new_tokens=12, max_batch_size=4)
     yield engine
     engine.close()
+
+
+@pytest.fixture
+def engine_batches(tiny_engine: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The page count of every ``tiny_engine.generate`` call this test makes (the engine runs for real)."""
+    batches: list[int] = []
+    generate = tiny_engine.generate
+
+    def recording(images: list[Any], prompt: str) -> list[Any]:
+        batches.append(len(images))
+        return generate(images, prompt)
+
+    monkeypatch.setattr(tiny_engine, "generate", recording)
+    return batches
 
 
 @pytest.fixture

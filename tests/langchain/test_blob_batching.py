@@ -23,16 +23,9 @@ def scans(folder, count):
     return folder
 
 
-def test_a_blob_loader_reads_many_one_page_blobs_in_shared_engine_batches(tmp_path, tiny_engine, monkeypatch):
+def test_a_blob_loader_reads_many_one_page_blobs_in_shared_engine_batches(tmp_path, tiny_engine, engine_batches):
     blobs = FileSystemBlobLoader(scans(tmp_path / "scans", 6), glob="*.png")
-    batches: list[int] = []
-    generate = tiny_engine.generate
-
-    def recording(images, prompt):
-        batches.append(len(images))
-        return generate(images, prompt)
-
-    monkeypatch.setattr(tiny_engine, "generate", recording)
+    batches = engine_batches
     generic = GenericLoader(blobs, DeepSeekOCR2Parser(engine=tiny_engine, cache=False)).load()
     per_blob = list(batches)
     batches.clear()

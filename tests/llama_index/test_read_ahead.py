@@ -1,7 +1,6 @@
 """SimpleDirectoryReader asks the reader for one file at a time; the reader reads the next ones ahead.
 
-The engine is the real tiny one; its ``generate`` is wrapped only to record how many pages each
-call got.
+The engine is the real tiny one; ``engine_batches`` only records how many pages each call got.
 """
 
 from __future__ import annotations
@@ -26,16 +25,11 @@ def documents(docs):
     return [(d.id_, d.text, {k: v for k, v in d.metadata.items() if k not in ("file_path", "file_type")}) for d in docs]
 
 
-def test_file_by_file_reads_share_engine_batches_and_give_the_documents_of_one_call(tmp_path, tiny_engine, monkeypatch):
+def test_file_by_file_reads_share_engine_batches_and_give_the_documents_of_one_call(
+    tmp_path, tiny_engine, engine_batches
+):
     folder = scans(tmp_path / "scans", 7)
-    batches: list[int] = []
-    generate = tiny_engine.generate
-
-    def recording(images, prompt):
-        batches.append(len(images))
-        return generate(images, prompt)
-
-    monkeypatch.setattr(tiny_engine, "generate", recording)
+    batches = engine_batches
     reader = DeepSeekOCR2Reader(engine=tiny_engine, cache=False)
     per_file = SimpleDirectoryReader(str(folder), file_extractor={".png": reader}).load_data()
     assert len(batches) < 7 and max(batches) > 1, batches  # the files after the second went in one batch

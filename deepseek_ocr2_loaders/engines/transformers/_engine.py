@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ...errors import ConfigError, DeepSeekOCR2Error, EngineError, GPUOutOfMemoryError
 from ...model import DEFAULT_MODEL, DEFAULT_NGRAM_SIZE, DEFAULT_NGRAM_WINDOW, MAX_NEW_TOKENS
@@ -178,7 +178,7 @@ class TransformersEngine(OCREngine):
 
         options = TransformersOptions(
             model=str(model),
-            device=device,
+            device=tuple(device) if isinstance(device, list) else device,
             dtype=dtype,
             attn_implementation=attn_implementation,
             max_batch_size=max_batch_size,
@@ -332,7 +332,7 @@ class TransformersEngine(OCREngine):
         if len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) > PROMPT_TEXT_ROOM:
             raise ConfigError(f"the prompt is longer than the {PROMPT_TEXT_ROOM} tokens a slot holds besides the image")
         before, started = _summed(replicas), time.perf_counter()
-        outputs = queue.generate(images, prompt, self.options.max_new_tokens)
+        outputs: list[EngineOutput] = queue.generate(images, prompt, self.options.max_new_tokens)
         after = _summed(replicas)
         self.last_stats = {
             **{key: value - before.get(key, 0.0) for key, value in after.items()},
@@ -350,7 +350,7 @@ class TransformersEngine(OCREngine):
             if self._queue is None:
                 devices = self.devices
                 engines = [self] if len(devices) == 1 else [self._on(device) for device in devices]
-                queue, replicas = PageQueue(), []
+                queue, replicas = PageQueue(), cast(list[Replica], [])
                 for engine in engines:
                     replica = Replica(engine, queue, _mapped_generation_errors, lambda: _alive(replicas) <= 1, self)
                     replica.start()

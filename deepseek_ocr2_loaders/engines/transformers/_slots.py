@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import torch
 
@@ -199,10 +199,14 @@ class SlotDecoder:
             cache = self.cache.head(width)
             columns = self.table.shape[1]
             self._views[width] = _Rows(
-                *(t[:width] for t in (self.tokens, self.recent, self.generated, self.counts, self.limits)),
-                self.finished[:width],
-                cache,
-                _paged_attention.PagedBatch(cache.keys, cache.values, cache.table, cache.lengths, columns),
+                tokens=self.tokens[:width],
+                recent=self.recent[:width],
+                generated=self.generated[:width],
+                counts=self.counts[:width],
+                limits=self.limits[:width],
+                finished=self.finished[:width],
+                cache=cache,
+                paged=_paged_attention.PagedBatch(cache.keys, cache.values, cache.table, cache.lengths, columns),
             )
         return self._views[width]
 
@@ -322,19 +326,21 @@ class SlotDecoder:
         refill and each stretch holds ``device_lock`` (not the waits between them), so
         decoders of other engines on the device never run beside a graph capture.
         """
-        if not hasattr(source, "poll"):
-            source = IteratorSource(iter(source))
+        pages = source if isinstance(source, IteratorSource) or hasattr(source, "poll") else None
+        feed = (
+            cast(PageSource, pages) if pages is not None else IteratorSource(iter(cast(Iterator[PagePrompt], source)))
+        )
         slots = self._slots
         while True:
             with self.device_lock or contextlib.nullcontext():
-                self._refill(slots, source, prefill_batch)
+                self._refill(slots, feed, prefill_batch)
             if all(slot.done for slot in slots):
-                if self._waiting or source.wait():
+                if self._waiting or feed.wait():
                     continue
                 return
             with self.device_lock or contextlib.nullcontext():
                 finished = self._stretch(slots)
-            if source.stopped():
+            if feed.stopped():
                 return
             yield from finished
 
