@@ -64,3 +64,13 @@ def test_device_lists_are_checked(tiny_checkpoint):
         TransformersEngine(str(tiny_checkpoint), device="cpu,cpu", decode="generate")
     with pytest.raises(ConfigError, match="not a torch device"):
         TransformersEngine(str(tiny_checkpoint), device=["cpu", "gpu7"])
+
+
+def test_the_cli_runs_one_replica_per_device_listed(tmp_path, tiny_checkpoint):
+    from deepseek_ocr2_loaders.cli import main
+
+    for index in range(3):
+        IMAGES[index].save(tmp_path / f"scan-{index}.png")
+    flags = ["--model", str(tiny_checkpoint), "--device", "cpu,cpu", "--max-new-tokens", "4", "--no-cache", "-q"]
+    assert main(["convert", str(tmp_path), "-o", str(tmp_path / "out"), *flags]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*.md")) == [f"scan-{i}.md" for i in range(3)]
