@@ -84,3 +84,45 @@ def test_a_closed_engine_refuses_new_pages(tiny_checkpoint):
     assert engine._queue is None  # a later call starts a new queue on a freshly acquired model
     assert len(engine.generate(IMAGES[:1], MARKDOWN)) == 1
     engine.close()
+
+
+def test_out_of_memory_in_the_vision_towers_halves_the_batch_and_loses_no_page(tiny_checkpoint, monkeypatch):
+    """A CPU cannot run out of GPU memory: the towers raise torch's own OutOfMemoryError for batches > 1."""
+    import torch
+
+    engine = TransformersEngine(str(tiny_checkpoint), max_new_tokens=8, vision_batch_size=4, ignore_eos=True)
+    expected = [o.text for o in engine.generate(IMAGES[:4], MARKDOWN)]
+    model = engine._acquire().model
+    features = model.get_image_features
+    sizes: list[int] = []
+
+    def tight(*args, **kwargs):
+        sizes.append(len(kwargs["num_local_patches"]))
+        if sizes[-1] > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return features(*args, **kwargs)
+
+    monkeypatch.setattr(model, "get_image_features", tight)
+    assert [o.text for o in engine.generate(IMAGES[:4], MARKDOWN)] == expected
+    assert sizes[0] == 4 and sizes[-1] == 1
+    engine.close()
+
+
+def test_out_of_memory_while_decoding_retries_the_pages_with_half_the_slots(tiny_checkpoint):
+    """The running decoder's next stretch raises torch's OutOfMemoryError (simulated: this is a CPU)."""
+    import torch
+
+    engine = TransformersEngine(str(tiny_checkpoint), max_new_tokens=16, max_batch_size=8, ignore_eos=True)
+    expected = [o.text for o in engine.generate(IMAGES, MARKDOWN)]
+    live = engine._decoder
+    stretch, failed = live._stretch, []
+
+    def out_of_memory(slots):
+        failed.append(live.slots)
+        live._stretch = stretch
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    live._stretch = out_of_memory
+    assert [o.text for o in engine.generate(IMAGES, MARKDOWN)] == expected
+    assert failed == [8] and engine._decoder is not live and engine._decoder.slots == 4
+    engine.close()
