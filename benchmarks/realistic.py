@@ -522,7 +522,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hold-free-gb", type=float, help="leave only this many GiB of GPU memory free")
     parser.add_argument("--hbm-gbs", type=float, default=4800.0, help="HBM GB/s for the bound (H200 4800, H100 3350)")
     parser.add_argument("--copy-gib", type=float, default=4.0, help="size of the bandwidth copy on the GPU")
-    parser.add_argument("--device", help="cuda, cuda:1, cpu; default cuda when available")
+    parser.add_argument("--device", help="cuda, cuda:1, cpu, auto (every GPU) or cuda:0,cuda:1; default cuda")
     parser.add_argument("--time-budget-s", type=float, default=480.0, help="whole run, checkpoint and load included")
     parser.add_argument("--row-time-s", type=float, help="stop a row that yields as it goes after this long")
     parser.add_argument("--work-dir", type=Path, help="where the page folders go (default: a new temporary folder)")

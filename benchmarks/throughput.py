@@ -79,7 +79,8 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.started = time.perf_counter()
-        self.device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        spec = args.device if args.device not in ("auto", "cuda:all") else "cuda"  # several GPUs: timed on the first
+        self.device = torch.device((spec or ("cuda" if torch.cuda.is_available() else "cpu")).split(",")[0])
         self.cuda = self.device.type == "cuda"
         self.result: dict[str, Any] = {"notes": [], "measurements": []}
         # seconds per decode step seen so far, per path: (batch_size, seconds_per_step)
