@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,6 @@ class ReadAhead:
         self._ahead: dict[Path, tuple[Stamp, Future[list[DocumentRecord]]]] = {}
         self._last: Path | None = None
         self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle to an empty read-ahead (a worker process reads its own files)."""
@@ -74,9 +73,8 @@ class ReadAhead:
         futures: dict[Path, Future[list[DocumentRecord]]] = {file: Future() for file in upcoming}
         for file, future in futures.items():
             self._ahead[file] = (_stamp(file), future)
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr-read-ahead")
-        self._pool.submit(self._read, futures)
+        # a daemon: a caller that stops early (or exits) never waits for pages it did not ask for
+        threading.Thread(target=self._read, args=(futures,), name="ocr-read-ahead", daemon=True).start()
 
     def _read(self, futures: dict[Path, Future[list[DocumentRecord]]]) -> None:
         """One batch over the files; each file's future is set when its last record is in."""

@@ -51,7 +51,8 @@ def test_a_file_changed_after_it_was_read_ahead_is_read_again(tmp_path):
     ahead = ReadAhead(load, files=8)
     list(ahead.records(files[0]))
     list(ahead.records(files[1]))  # neighbours: the rest is read ahead
-    ahead._pool.shutdown(wait=True)
+    for _, future in list(ahead._ahead.values()):
+        future.exception()  # wait for the read-ahead
     assert sorted(loads) == [["scan-0.png"], ["scan-1.png"], ["scan-2.png", "scan-3.png", "scan-4.png"]]
     Image.new("RGB", (50, 50), "red").save(files[3])
     os.utime(files[3], ns=(1, 1))  # a different stamp, whatever the clock's resolution
