@@ -157,7 +157,7 @@ def run_batches(
     An engine that batches across calls (``concurrent_calls`` 2) then starts the next batch's
     pages while the current one's last pages decode, so its GPU batch never drains between
     batches. If ``batches`` raises, the batches already started are finished and yielded first.
-    A caller that stops early abandons the batches in flight (their results are dropped).
+    A caller that stops early waits for the batch running (its results are dropped).
     """
     if depth <= 1:
         for batch in batches:
@@ -165,17 +165,21 @@ def run_batches(
         return
     pool = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="ocr-batch")
     started: deque[Future[list[PageResult]]] = deque()
+    pending = iter(batches)
     try:
-        try:
-            for batch in batches:
-                started.append(pool.submit(run_batch, steps(batch)))
-                if len(started) >= depth:
+        while True:
+            try:
+                batch = next(pending)
+            except StopIteration:
+                break
+            except Exception:  # the batches already started come first, then the error
+                while started:
                     yield from started.popleft().result()
-        except Exception:
-            while started:
+                raise
+            started.append(pool.submit(run_batch, steps(batch)))
+            if len(started) >= depth:
                 yield from started.popleft().result()
-            raise
         while started:
             yield from started.popleft().result()
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    finally:  # a caller that stops early waits for the batch in hand (no engine call outlives it)
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -153,21 +153,21 @@ async def aconvert(
     started: deque[asyncio.Task[list[PageResult]]] = deque()  # up to engine.concurrent_calls batches at once
     depth = max(run.engine.concurrent_calls, 1)
     try:
-        try:
-            while True:
-                fetch = fetcher.submit(next, batches, None)
+        while True:
+            fetch = fetcher.submit(next, batches, None)
+            try:
                 batch = await asyncio.wrap_future(fetch)
-                if batch is None:
-                    break
-                started.append(asyncio.ensure_future(_adrive(run.steps(batch))))
-                if len(started) >= depth:
+            except Exception:
+                while started:  # the batches already started come first, then the error
                     for result in await started.popleft():
                         yield result
-        except Exception:
-            while started:  # the batches already started come first, then the error
+                raise
+            if batch is None:
+                break
+            started.append(asyncio.ensure_future(_adrive(run.steps(batch))))
+            if len(started) >= depth:
                 for result in await started.popleft():
                     yield result
-            raise
         while started:
             for result in await started.popleft():
                 yield result

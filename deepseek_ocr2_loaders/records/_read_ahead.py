@@ -50,6 +50,8 @@ class ReadAhead:
         """The records of ``path``: read ahead already, or read now (and the next files started)."""
         with self._lock:
             ahead = self._ahead.pop(path, None)
+            for file in [f for f in self._ahead if f.parent != path.parent or str(f) < str(path)]:
+                del self._ahead[file]  # the caller went elsewhere, or skipped it: not asked for any more
             sequential = self._last is not None and _next_of(self._last) == path
             self._last = path
             if sequential or ahead is not None:

@@ -126,3 +126,17 @@ def test_out_of_memory_while_decoding_retries_the_pages_with_half_the_slots(tiny
     assert [o.text for o in engine.generate(IMAGES, MARKDOWN)] == expected
     assert failed == [8] and engine._decoder is not live and engine._decoder.slots == 4
     engine.close()
+
+
+def test_a_decode_thread_that_dies_fails_the_calls_instead_of_leaving_them_waiting(tiny_checkpoint, monkeypatch):
+    """A bug escaping the decode loop (raised here on purpose) must reach the caller, not hang it."""
+    from deepseek_ocr2_loaders.engines.transformers._scheduler import Replica
+
+    def broken(self):
+        raise RuntimeError("a bug in the decoder")
+
+    monkeypatch.setattr(Replica, "_decode_loop", broken)
+    engine = TransformersEngine(str(tiny_checkpoint), max_new_tokens=4)
+    with pytest.raises(EngineError):
+        engine.generate(IMAGES[:2], MARKDOWN)
+    engine.close()

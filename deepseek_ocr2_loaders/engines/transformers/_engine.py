@@ -338,7 +338,7 @@ class TransformersEngine(OCREngine):
             **{key: value - before.get(key, 0.0) for key, value in after.items()},
             **{key: after.get(key, 0.0) for key in ("blocks_used_max", "pages_at_once_max")},
             "total_s": time.perf_counter() - started,
-            "slots": sum(r.engine._decoder.slots for r in replicas if r.engine._decoder is not None),
+            "slots": sum(getattr(r.engine._decoder, "slots", 0) for r in replicas),  # (one read: it may be rebuilt)
         }
         return outputs
 
@@ -351,10 +351,18 @@ class TransformersEngine(OCREngine):
                 devices = self.devices
                 engines = [self] if len(devices) == 1 else [self._on(device) for device in devices]
                 queue, replicas = PageQueue(), cast(list[Replica], [])
-                for engine in engines:
-                    replica = Replica(engine, queue, _mapped_generation_errors, lambda: _alive(replicas) <= 1, self)
-                    replica.start()
-                    replicas.append(replica)
+                try:
+                    for engine in engines:
+                        replica = Replica(engine, queue, _mapped_generation_errors, lambda: _alive(replicas) <= 1, self)
+                        replica.start()
+                        replicas.append(replica)
+                except BaseException:  # a device that cannot load: stop the ones started
+                    queue.close()
+                    for started in replicas:
+                        started.close()
+                        if started.engine is not self:
+                            started.engine.close()
+                    raise
                 self._queue, self._replicas = queue, replicas
             return self._queue, self._replicas
 
@@ -371,7 +379,7 @@ class TransformersEngine(OCREngine):
             output_tokens=result.output_tokens,
         )
 
-    def _scheduled_decoder(self, model: Any, tokenizer: Any, stats: dict[str, float]) -> Any:
+    def _scheduled_decoder(self, model: Any, tokenizer: Any, stats: dict[str, float], budget: int = 0) -> Any:
         """The scheduler's decoder: ``max_batch_size`` slots (fewer when memory holds fewer), reused.
 
         The KV pool takes what free memory holds, up to every slot at full length; the slot count
@@ -381,7 +389,7 @@ class TransformersEngine(OCREngine):
         from ._kv_cache import fit_blocks
         from ._slots import SlotDecoder
 
-        options = self.options
+        options = replace(self.options, max_new_tokens=max(self.options.max_new_tokens, budget))
         current = self._decoder
         if current is not None and current.max_new_tokens >= options.max_new_tokens:
             return current

@@ -15,6 +15,7 @@ hands its pages back to the queue for the others, or, the last one standing, fai
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
@@ -104,12 +105,17 @@ class PageQueue:
                     taken.append(job)
             return [] if self._closed else taken
 
-    def wait(self) -> bool:
-        """Block until a page is queued; False once the queue closes."""
+    def wait(self, stop: Callable[[], bool] = lambda: False) -> bool:
+        """Block until a page is queued; False once the queue closes (or ``stop()`` says so)."""
         with self._changed:
-            while not self._jobs and not self._closed:
+            while not self._jobs and not self._closed and not stop():
                 self._changed.wait()
-            return not self._closed
+            return not self._closed and not stop()
+
+    def wake(self) -> None:
+        """Wake every thread waiting here (one of them has been told to stop)."""
+        with self._changed:
+            self._changed.notify_all()
 
     def give_back(self, jobs: list[_Job]) -> None:
         """Pages a failed replica held: first in line for the others."""
@@ -126,12 +132,13 @@ class PageQueue:
     def deliver(self, job_id: int, output: EngineOutput) -> None:
         with self._changed:
             job = self._taken.pop(job_id, None)
-        if job is None or job.call.error is not None:
-            return
-        call = job.call
-        call.outputs[job.index] = output
-        call.remaining -= 1
-        if call.remaining == 0:
+            if job is None or job.call.error is not None:
+                return
+            call = job.call
+            call.outputs[job.index] = output
+            call.remaining -= 1
+            finished = call.remaining == 0
+        if finished:
             call.done.set()
 
     def fail(self, jobs: list[_Job], exc: BaseException) -> None:
@@ -149,14 +156,14 @@ class PageQueue:
         for call in calls.values():
             call.done.set()
 
-    def close(self) -> None:
-        """No more pages; every call still waiting fails with :class:`EngineError`."""
+    def close(self, exc: BaseException | None = None) -> None:
+        """No more pages; every call still waiting fails (with ``exc``, or :class:`EngineError`)."""
         with self._changed:
             self._closed = True
             waiting = list(self._jobs) + list(self._taken.values())
             self._jobs.clear()
             self._changed.notify_all()
-        self.fail(waiting, EngineError("the engine was closed while its pages were decoding"))
+        self.fail(waiting, exc or EngineError("the engine was closed while its pages were decoding"))
 
 
 class Replica:
@@ -191,6 +198,7 @@ class Replica:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._rebuild = False
+        self._budget = 0  # the token budget the next decoder needs at least
         self.alive = True
         self.stats: dict[str, float] = {}
 
@@ -202,6 +210,7 @@ class Replica:
     def close(self) -> None:
         """Stop after the current decode stretch (the queue is closed first, so no page waits)."""
         self._closed = True
+        self.queue.wake()
         if self._thread is not None:
             self._thread.join(timeout=60)
         self._thread = None
@@ -210,22 +219,28 @@ class Replica:
 
     def _run(self) -> None:
         engine = self.engine
-        if engine.device.type == "cuda":
-            torch.cuda.set_device(engine.device.index or 0)  # a thread starts on device 0
-        with torch.inference_mode():
-            self._decode_loop()
+        try:
+            if engine.device.type == "cuda":
+                torch.cuda.set_device(engine.device.index or 0)  # a thread starts on device 0
+            with torch.inference_mode():
+                self._decode_loop()
+        except BaseException as exc:  # noqa: BLE001 - never leave a caller waiting on a dead thread
+            logger.exception("the decode thread of %s stopped", engine.device)
+            self._failed(self._held(engine._decoder), exc, dying=True)
 
     def _decode_loop(self) -> None:
         engine = self.engine
         loaded = engine._acquire()
         tokenizer = loaded.processor.tokenizer
-        while self.alive and not self._closed and (self._encoded or self.queue.wait()):
+        lock = device_lock(engine.device)
+        while self.alive and not self._closed and (self._encoded or self.queue.wait(self._stopping)):
             self._rebuild = False
             decoder = None
             try:
                 with self._mapped():
-                    decoder = engine._scheduled_decoder(loaded.model, tokenizer, self.stats)
-                    decoder.device_lock = device_lock(engine.device)
+                    with lock or contextlib.nullcontext():  # its pool allocation too
+                        decoder = engine._scheduled_decoder(loaded.model, tokenizer, self.stats, self._budget)
+                    decoder.device_lock = lock
                     for result in decoder.run(self):
                         self.queue.deliver(result.index, engine._output(tokenizer, result))
                         self.stats["pages"] = self.stats.get("pages", 0) + 1
@@ -235,14 +250,17 @@ class Replica:
                     logger.warning("GPU out of memory while decoding: %d page(s) again with fewer slots", len(pages))
                     self._encoded.extendleft(reversed(pages))
                 else:
+                    engine._decoder, decoder = None, None
+                    _drop_frames(exc)
                     self._failed(pages, exc)
             except Exception as exc:  # noqa: BLE001 - hand its pages on, or fail them; serve on
                 engine._decoder = None
                 pages, decoder = self._held(decoder), None
                 _drop_frames(exc)  # the caller keeps the error: it must not keep the decoder's memory
-                if engine.device.type == "cuda":
-                    torch.cuda.empty_cache()
                 self._failed(pages, exc)
+                if engine.device.type == "cuda":
+                    with lock or contextlib.nullcontext():
+                        torch.cuda.empty_cache()
 
     def _encode(self, jobs: list[_Job]) -> None:
         """Encode pages taken from the queue; a page that fails to encode fails its call alone."""
@@ -264,15 +282,23 @@ class Replica:
             page.limit = min(page.limit or job.call.limit, job.call.limit)
         return encoded
 
-    def _failed(self, pages: list[PagePrompt], exc: BaseException) -> None:
-        """A decoder failure: the others take its pages (and this replica stops), or their calls fail."""
+    def _failed(self, pages: list[PagePrompt], exc: BaseException, *, dying: bool = False) -> None:
+        """A decoder failure: the others take its pages (and this replica stops), or their calls fail.
+
+        ``dying``: the worker thread itself is ending; the last replica then fails every call.
+        """
         jobs = [job for page in pages if (job := self.queue.job(page.index)) is not None]
-        if self._alone():
+        with self.queue._changed:  # one decision at a time: a replica always stays, or the queue closes
+            alone = self._alone()
+            if not alone or dying:
+                self.alive = False
+        if alone:
             self.queue.fail(jobs, exc)
+            if dying:
+                self.queue.close(exc)
             return
         device = self.engine.device
         logger.error("device %s failed (%s): its %d page(s) go to the other devices", device, exc, len(jobs))
-        self.alive = False
         jobs += [job for page in self._encoded if (job := self.queue.job(page.index)) is not None]
         self._encoded.clear()
         self.queue.give_back(jobs)
@@ -304,7 +330,7 @@ class Replica:
         while self._encoded and len(taken) < limit:
             page = self._encoded[0]
             if budget is not None and (page.limit or 0) > budget:
-                self._rebuild = True
+                self._rebuild, self._budget = True, page.limit or 0
                 break
             self._encoded.popleft()
             if self.queue.job(page.index) is not None:
@@ -314,11 +340,14 @@ class Replica:
     def stopped(self) -> bool:
         return self._closed
 
+    def _stopping(self) -> bool:
+        return self._closed or not self.alive
+
     def wait(self) -> bool:
         """The decoder is idle: block for pages; False once closed, or when a new decoder is needed."""
         if self._rebuild or self._closed:
             return False
-        return bool(self._encoded) or self.queue.wait()
+        return bool(self._encoded) or self.queue.wait(self._stopping)
 
 
 _DEVICE_LOCKS: dict[str, threading.RLock] = {}

@@ -269,7 +269,7 @@ class SlotDecoder:
         for tensor, copy in zip(self._state(), saved, strict=True):
             tensor.copy_(copy)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # other devices' threads go on
             self._step(rows)
         for tensor, copy in zip(self._state(), saved, strict=True):
             tensor.copy_(copy)
