@@ -46,6 +46,23 @@ def test_gathered_paged_attention_equals_attention_over_each_sequence_alone():
         torch.testing.assert_close(got[seq, 0], (weights @ v)[:, 0])
 
 
+class AllReady:
+    """A page source with every page encoded at once, so admission is the same on every run."""
+
+    def __init__(self, pages):
+        self.pages = list(pages)
+
+    def poll(self, limit):
+        taken, self.pages = self.pages[:limit], self.pages[limit:]
+        return taken
+
+    def wait(self):
+        return bool(self.pages)
+
+    def stopped(self):
+        return False
+
+
 def prompt_tokens(engine: TransformersEngine) -> int:
     return max(engine.encode([image], MARKDOWN)["input_ids"].shape[1] for image in IMAGES)
 
@@ -61,7 +78,7 @@ def test_a_pool_too_small_for_every_page_preempts_and_recomputes_giving_the_same
     tokenizer = engine._acquire().processor.tokenizer
     with torch.inference_mode():
         pages = list(page_prompts(engine, IMAGES, MARKDOWN, 2, {}, list(range(len(IMAGES)))))
-        results = {result.index: result for result in decoder.run(iter(pages))}
+        results = {result.index: result for result in decoder.run(AllReady(pages))}
     assert decoder.stats["preempted"] >= 1
     got = [engine._output(tokenizer, results[index]) for index in range(len(IMAGES))]
     assert [o.text for o in got] == [o.text for o in expected]

@@ -386,7 +386,7 @@ class TransformersEngine(OCREngine):
         is then what the pool holds at a typical page length (the prompt and 1,024 tokens), so a
         small card decodes fewer pages at once instead of running out.
         """
-        from ._kv_cache import fit_blocks
+        from ._kv_cache import blocks_for, fit_blocks
         from ._slots import SlotDecoder
 
         options = replace(self.options, max_new_tokens=max(self.options.max_new_tokens, budget))
@@ -397,9 +397,9 @@ class TransformersEngine(OCREngine):
         self._decoder = None  # free the old pool before the new one is allocated
         wanted = self._slot_cap
         room = PROMPT_ROOM + PROMPT_TEXT_ROOM
-        full = -(-(room + options.max_new_tokens + SYNC_EVERY + 1) // BLOCK_SIZE)
+        full = blocks_for(room + options.max_new_tokens + SYNC_EVERY + 1, BLOCK_SIZE)  # the decoder's table width
         blocks, self.vision_batch_size = fit_blocks(model, wanted * full + 1, BLOCK_SIZE, self.vision_batch_size)
-        typical = -(-(room + min(options.max_new_tokens, 1024)) // BLOCK_SIZE)
+        typical = blocks_for(room + min(options.max_new_tokens, 1024), BLOCK_SIZE)
         slots = max(1, min(wanted, (blocks - 1) // typical))
         if slots < wanted:
             logger.warning("GPU memory holds KV blocks for about %d pages at once, not the %d asked for", slots, wanted)
@@ -423,15 +423,14 @@ class TransformersEngine(OCREngine):
         return self._decoder
 
     def _shrink_slots(self) -> bool:
-        """Halve the decoder's slots after running out of memory; False when one slot already failed."""
+        """Halve the decoder's slots after running out of memory; False when one slot already failed.
+
+        The caller returns the freed memory to the device (under the device's lock).
+        """
         if self._slot_cap <= 1:
             return False
         self._slot_cap = max(1, (self._decoder.slots if self._decoder is not None else self._slot_cap) // 2)
         self._decoder = None
-        if self.device.type == "cuda":
-            import torch
-
-            torch.cuda.empty_cache()
         return True
 
     def _loop_check(self, model: Any, tokenizer: Any) -> TokenLoops:

@@ -16,7 +16,15 @@ import torch
 
 from ...errors import EngineError
 
-__all__ = ["BlockAllocator", "PagedKVCache", "cache_keyword", "fit_blocks", "layer_caches", "output_cache"]
+__all__ = [
+    "BlockAllocator",
+    "PagedKVCache",
+    "blocks_for",
+    "cache_keyword",
+    "fit_blocks",
+    "layer_caches",
+    "output_cache",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +74,6 @@ class PagedKVCache:
         blocks = self.table[slot, positions // self.block_size].long()
         return blocks * self.block_size + positions % self.block_size
 
-    def write_prompt(self, slot: int, layer: int, keys: torch.Tensor, values: torch.Tensor) -> None:
-        """Store a prefilled prompt's keys/values ``(kv_heads, T, head_dim)`` in the slot's blocks."""
-        offsets = self.slot_offsets(slot, keys.shape[1])
-        self.keys[layer].flatten(0, 1)[offsets] = keys.transpose(0, 1)
-        self.values[layer].flatten(0, 1)[offsets] = values.transpose(0, 1)
-
     def update(
         self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args: Any, **kwargs: Any
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,6 +83,11 @@ class PagedKVCache:
         self.keys[layer_idx].flatten(0, 1)[offsets] = key_states[:, :, 0]
         self.values[layer_idx].flatten(0, 1)[offsets] = value_states[:, :, 0]
         return key_states, value_states
+
+
+def blocks_for(tokens: int, block_size: int) -> int:
+    """Blocks that hold ``tokens`` positions."""
+    return -(-tokens // block_size)
 
 
 class BlockAllocator:
@@ -98,7 +105,7 @@ class BlockAllocator:
 
     def needed(self, slot: int, tokens: int) -> int:
         """Blocks more the slot needs to hold ``tokens`` positions."""
-        return max(0, -(-tokens // self.block_size) - len(self.owned.get(slot, ())))
+        return max(0, blocks_for(tokens, self.block_size) - len(self.owned.get(slot, ())))
 
     def grow(self, slot: int, tokens: int) -> list[int] | None:
         """Lend the slot enough blocks for ``tokens`` positions; None (nothing lent) if too few are free."""

@@ -245,22 +245,21 @@ class Replica:
                         self.queue.deliver(result.index, engine._output(tokenizer, result))
                         self.stats["pages"] = self.stats.get("pages", 0) + 1
             except GPUOutOfMemoryError as exc:
-                pages = self._held(decoder)
+                pages, decoder = self._held(decoder), None
                 if engine._shrink_slots():
                     logger.warning("GPU out of memory while decoding: %d page(s) again with fewer slots", len(pages))
                     self._encoded.extendleft(reversed(pages))
                 else:
-                    engine._decoder, decoder = None, None
+                    engine._decoder = None
                     _drop_frames(exc)
                     self._failed(pages, exc)
+                _empty_cache(engine.device, lock)
             except Exception as exc:  # noqa: BLE001 - hand its pages on, or fail them; serve on
                 engine._decoder = None
                 pages, decoder = self._held(decoder), None
                 _drop_frames(exc)  # the caller keeps the error: it must not keep the decoder's memory
                 self._failed(pages, exc)
-                if engine.device.type == "cuda":
-                    with lock or contextlib.nullcontext():
-                        torch.cuda.empty_cache()
+                _empty_cache(engine.device, lock)
 
     def _encode(self, jobs: list[_Job]) -> None:
         """Encode pages taken from the queue; a page that fails to encode fails its call alone."""
@@ -364,6 +363,13 @@ def device_lock(device: torch.device) -> threading.RLock | None:
         return None
     with _DEVICE_LOCKS_LOCK:
         return _DEVICE_LOCKS.setdefault(f"cuda:{device.index or 0}", threading.RLock())
+
+
+def _empty_cache(device: torch.device, lock: threading.RLock | None) -> None:
+    """Give a failed decoder's memory back to the device, while no other decoder uses it."""
+    if device.type == "cuda":
+        with lock or contextlib.nullcontext():
+            torch.cuda.empty_cache()
 
 
 def _drop_frames(exc: BaseException | None) -> None:

@@ -22,22 +22,21 @@ Greedy decoding, the windowed n-gram guard and loop detection behave as in
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import torch
 
 from . import _paged_attention
 from ._guards import LoopCheck, WindowedNoRepeatNGram
-from ._kv_cache import BlockAllocator, PagedKVCache, cache_keyword, layer_caches, output_cache
+from ._kv_cache import BlockAllocator, PagedKVCache, blocks_for, cache_keyword, layer_caches, output_cache
 from ._vision import PagePrompt
 
-__all__ = ["IteratorSource", "PageSource", "SlotDecoder", "SlotResult"]
+__all__ = ["PageSource", "SlotDecoder", "SlotResult"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ class SlotResult:
 
 
 class PageSource(Protocol):
-    """Where the decoder takes its pages from: :class:`IteratorSource`, or the engine's scheduler."""
+    """Where the decoder takes its pages from: the engine's :class:`~._scheduler.Replica`."""
 
     def poll(self, limit: int) -> list[PagePrompt]:
         """Up to ``limit`` pages ready now (the decoder keeps decoding when there are none)."""
@@ -67,27 +66,6 @@ class PageSource(Protocol):
     def stopped(self) -> bool:
         """Drop what is decoding and return now (the engine is closing)."""
         ...
-
-
-class IteratorSource:
-    """Pages from an iterator: ``poll`` waits for them (one call's pages, as ``generate`` has them)."""
-
-    def __init__(self, pages: Iterator[PagePrompt]) -> None:
-        self._pages = pages
-        self._next: PagePrompt | None = None
-
-    def poll(self, limit: int) -> list[PagePrompt]:
-        head = [self._next] if self._next is not None else []
-        self._next = None
-        return head + list(itertools.islice(self._pages, limit - len(head)))
-
-    def wait(self) -> bool:
-        if self._next is None:
-            self._next = next(self._pages, None)
-        return self._next is not None
-
-    def stopped(self) -> bool:
-        return False
 
 
 @dataclass
@@ -158,7 +136,7 @@ class SlotDecoder:
         param = next(self.model.parameters())
         self.device, self.dtype = param.device, param.dtype
         self.length = self.prompt_room + self.max_new_tokens + self.sync_every + 1
-        width = -(-self.length // self.block_size)
+        width = blocks_for(self.length, self.block_size)
         if self.blocks is None:
             self.blocks = self.slots * width + 1
         if self.blocks - 1 < width:
@@ -317,7 +295,7 @@ class SlotDecoder:
             ended |= token == self.eos_id
         self.finished[rows] = ended
 
-    def run(self, source: PageSource | Iterator[PagePrompt], *, prefill_batch: int = 8) -> Iterator[SlotResult]:
+    def run(self, source: PageSource, *, prefill_batch: int = 8) -> Iterator[SlotResult]:
         """Decode every page the source gives; yields results as pages finish (not in input order).
 
         Free slots are refilled before each stretch of ``sync_every`` steps while the pool
@@ -326,10 +304,7 @@ class SlotDecoder:
         refill and each stretch holds ``device_lock`` (not the waits between them), so
         decoders of other engines on the device never run beside a graph capture.
         """
-        pages = source if isinstance(source, IteratorSource) or hasattr(source, "poll") else None
-        feed = (
-            cast(PageSource, pages) if pages is not None else IteratorSource(iter(cast(Iterator[PagePrompt], source)))
-        )
+        feed = source
         slots = self._slots
         while True:
             with self.device_lock or contextlib.nullcontext():
@@ -366,7 +341,7 @@ class SlotDecoder:
         self.cache.table.copy_(self.table)
         if not self._capture:  # eager steps read only the table columns in use
             longest = max(slot.tokens for slot in slots if not slot.done)
-            self._rows(width).paged.width = -(-longest // self.block_size)
+            self._rows(width).paged.width = blocks_for(longest, self.block_size)
         for _ in range(self.sync_every):
             self._run_step(width)
         finished = list(self._collect(slots, width))  # its host copy waits for the steps
