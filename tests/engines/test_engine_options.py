@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from PIL import Image, ImageDraw
+from text_pages import text_page
 
 from deepseek_ocr2_loaders import ConfigError, OpenAIEngine, TransformersEngine, convert
 from deepseek_ocr2_loaders.model import DEFAULT_MODEL, PROMPTS
@@ -16,17 +16,9 @@ pytestmark = pytest.mark.compat  # also run on the oldest transformers we allow
 MARKDOWN = PROMPTS["markdown"]
 
 
-def page(width: int, height: int, seed: int) -> Image.Image:
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    for row in range(6):
-        draw.text((40, 40 + 60 * row), f"line {seed}-{row} of the page", fill="black")
-    return image
-
-
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
 def test_each_attention_gives_the_tokens_of_model_generate_through_the_slot_decoder(tiny_checkpoint, attn):
-    images = [page(900, 1200, 1), page(600, 500, 2), page(1400, 700, 3)]
+    images = [text_page(900, 1200, "page 1"), text_page(600, 500, "page 2"), text_page(1400, 700, "page 3")]
     reference = TransformersEngine(
         str(tiny_checkpoint), max_new_tokens=20, decode="generate", attn_implementation=attn, max_batch_size=4
     )
@@ -120,7 +112,7 @@ def test_openai_stricter_asks_the_server_for_a_stronger_guard():
 
 def test_convert_accepts_every_engine_option_the_loaders_accept(tiny_checkpoint, tmp_path):
     image = tmp_path / "scan.png"
-    page(640, 480, 7).save(image)
+    text_page(640, 480, "page 7").save(image)
     results = list(
         convert(image, model=str(tiny_checkpoint), max_new_tokens=6, ngram_size=4, ngram_window=40, cache=False)
     )

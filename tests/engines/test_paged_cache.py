@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from PIL import Image, ImageDraw
+from text_pages import text_page
 
 from deepseek_ocr2_loaders import TransformersEngine
 from deepseek_ocr2_loaders.engines.transformers._paged_attention import PagedBatch, reference_attention
@@ -19,15 +19,13 @@ pytestmark = pytest.mark.compat
 MARKDOWN = PROMPTS["markdown"]
 
 
-def page(width: int, height: int, seed: int) -> Image.Image:
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    for row in range(5):
-        draw.text((30, 30 + 50 * row), f"row {seed}.{row}", fill="black")
-    return image
-
-
-IMAGES = [page(900, 1200, 1), page(600, 500, 2), page(1400, 700, 3), page(800, 800, 4), page(700, 900, 5)]
+IMAGES = [
+    text_page(900, 1200, "page 1"),
+    text_page(600, 500, "page 2"),
+    text_page(1400, 700, "page 3"),
+    text_page(800, 800, "page 4"),
+    text_page(700, 900, "page 5"),
+]
 
 
 def test_gathered_paged_attention_equals_attention_over_each_sequence_alone():

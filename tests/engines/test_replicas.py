@@ -7,7 +7,7 @@ exception raised where its decoder would be built (a lost GPU cannot happen on a
 from __future__ import annotations
 
 import pytest
-from PIL import Image, ImageDraw
+from text_pages import text_page
 
 from deepseek_ocr2_loaders import ConfigError, TransformersEngine
 from deepseek_ocr2_loaders.model import PROMPTS
@@ -17,15 +17,7 @@ pytestmark = pytest.mark.compat
 MARKDOWN = PROMPTS["markdown"]
 
 
-def page(seed: int) -> Image.Image:
-    image = Image.new("RGB", (500 + 60 * seed, 700), "white")
-    draw = ImageDraw.Draw(image)
-    for row in range(3):
-        draw.text((20, 30 + 50 * row), f"replica page {seed}.{row}", fill="black")
-    return image
-
-
-IMAGES = [page(seed) for seed in range(8)]
+IMAGES = [text_page(500 + 60 * seed, 700, f"replica page {seed}", rows=3) for seed in range(8)]
 OPTIONS = {"max_new_tokens": 24, "max_batch_size": 4, "ignore_eos": True}
 
 

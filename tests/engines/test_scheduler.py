@@ -6,7 +6,8 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
+from text_pages import text_page
 
 from deepseek_ocr2_loaders import EngineError, TransformersEngine
 from deepseek_ocr2_loaders.model import PROMPTS
@@ -16,15 +17,7 @@ pytestmark = pytest.mark.compat
 MARKDOWN = PROMPTS["markdown"]
 
 
-def page(seed: int) -> Image.Image:
-    image = Image.new("RGB", (640 + 40 * seed, 480), "white")
-    draw = ImageDraw.Draw(image)
-    for row in range(4):
-        draw.text((20, 20 + 40 * row), f"caller {seed} line {row}", fill="black")
-    return image
-
-
-IMAGES = [page(seed) for seed in range(6)]
+IMAGES = [text_page(640 + 40 * seed, 480, f"caller {seed}", rows=4) for seed in range(6)]
 
 
 @pytest.fixture(scope="module")
