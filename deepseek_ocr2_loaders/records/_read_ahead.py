@@ -40,6 +40,9 @@ class ReadAhead:
         self._files = max(1, files)
         self._ahead: dict[Path, tuple[Stamp, Future[list[DocumentRecord]]]] = {}
         self._last: Path | None = None
+        self._folder: tuple[Path, str] | None = None  # the folder and suffix listed in _listing and _position
+        self._listing: list[Path] = []
+        self._position: dict[Path, int] = {}
         self._lock = threading.Lock()
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -52,7 +55,7 @@ class ReadAhead:
             ahead = self._ahead.pop(path, None)
             for file in [f for f in self._ahead if f.parent != path.parent or str(f) < str(path)]:
                 del self._ahead[file]  # the caller went elsewhere, or skipped it: not asked for any more
-            sequential = self._last is not None and _next_of(self._last) == path
+            sequential = self._last is not None and self._after(self._last, 1) == [path]
             self._last = path
             if sequential or ahead is not None:
                 self._extend(path)
@@ -69,7 +72,7 @@ class ReadAhead:
         if len(self._ahead) > self._files // 2:
             return
         start = max([path, *self._ahead], key=str)
-        upcoming = _after(start, self._files - len(self._ahead))
+        upcoming = self._after(start, self._files - len(self._ahead))
         if not upcoming:
             return
         futures: dict[Path, Future[list[DocumentRecord]]] = {file: Future() for file in upcoming}
@@ -77,6 +80,26 @@ class ReadAhead:
             self._ahead[file] = (_stamp(file), future)
         # a daemon: a caller that stops early (or exits) never waits for pages it did not ask for
         threading.Thread(target=self._read, args=(futures,), name="ocr-read-ahead", daemon=True).start()
+
+    def _after(self, path: Path, count: int) -> list[Path]:
+        """The ``count`` files after ``path`` in its folder with its suffix, in name order (as SimpleDirectoryReader).
+
+        The folder is listed once, and again only when it is another folder or lacks ``path``,
+        so a caller going through a large folder file by file does not list it per file.
+        """
+        key = (path.parent, path.suffix.lower())
+        if self._folder != key or path not in self._position:
+            try:
+                entries = sorted(path.parent.iterdir())
+            except OSError:
+                entries = []
+            self._listing = [p for p in entries if p.suffix.lower() == key[1] and key[1] in SUFFIXES and p.is_file()]
+            self._position = {file: index for index, file in enumerate(self._listing)}
+            self._folder = key
+        index = self._position.get(path)
+        if index is None or count <= 0:
+            return []
+        return self._listing[index + 1 : index + 1 + count]
 
     def _read(self, futures: dict[Path, Future[list[DocumentRecord]]]) -> None:
         """One batch over the files; each file's future is set when its last record is in."""
@@ -106,26 +129,3 @@ def _stamp(path: Path) -> Stamp:
     except OSError:
         return (-1, -1)
     return (info.st_size, info.st_mtime_ns)
-
-
-def _siblings(path: Path) -> list[Path]:
-    """The readable files of ``path``'s folder with its suffix, in name order (as SimpleDirectoryReader)."""
-    try:
-        entries = sorted(path.parent.iterdir())
-    except OSError:
-        return []
-    suffix = path.suffix.lower()
-    return [p for p in entries if p.suffix.lower() == suffix and suffix in SUFFIXES and p.is_file()]
-
-
-def _next_of(path: Path) -> Path | None:
-    files = _siblings(path)
-    return files[files.index(path) + 1] if path in files and files.index(path) + 1 < len(files) else None
-
-
-def _after(path: Path, count: int) -> list[Path]:
-    files = _siblings(path)
-    if path not in files or count <= 0:
-        return []
-    start = files.index(path) + 1
-    return files[start : start + count]
