@@ -7,6 +7,7 @@ exception raised where its decoder would be built (a lost GPU cannot happen on a
 from __future__ import annotations
 
 import pytest
+import torch
 from text_pages import text_page
 
 from deepseek_ocr2_loaders import ConfigError, TransformersEngine
@@ -50,7 +51,9 @@ def test_a_failed_replica_hands_its_pages_to_the_other(tiny_checkpoint, expected
 
 
 def test_device_lists_are_checked(tiny_checkpoint):
-    assert TransformersEngine(str(tiny_checkpoint), device="auto").devices[0].type in ("cpu", "cuda")
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    every = [torch.device("cuda", index) for index in range(gpus)] or [torch.device("cpu")]
+    assert TransformersEngine(str(tiny_checkpoint), device="auto").devices == every
     assert len(TransformersEngine(str(tiny_checkpoint), device=["cpu", "cpu"]).devices) == 2
     with pytest.raises(ConfigError, match="decode='slots'"):
         TransformersEngine(str(tiny_checkpoint), device="cpu,cpu", decode="generate")

@@ -70,7 +70,7 @@ def test_a_call_with_a_larger_budget_than_the_running_decoder_gets_it(tiny_check
     engine.close()
 
 
-def test_a_closed_engine_refuses_new_pages(tiny_checkpoint):
+def test_a_closed_engine_starts_afresh_on_its_next_call(tiny_checkpoint):
     engine = TransformersEngine(str(tiny_checkpoint), max_new_tokens=8)
     engine.generate(IMAGES[:1], MARKDOWN)
     engine.close()
