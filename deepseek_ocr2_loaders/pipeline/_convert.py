@@ -176,9 +176,9 @@ async def aconvert(
             task.cancel()
         run.pool.close()  # first: it wakes a render blocked on a hung page
         try:  # off the event loop: it waits for the render in hand
-            await asyncio.to_thread(_close_after, fetch, batches)
+            await asyncio.to_thread(_close_after, fetch, batches, fetcher)
         finally:
-            fetcher.shutdown(wait=False)
+            fetcher.shutdown(wait=False)  # (already joined, unless the close itself was cancelled)
             run.close()
 
 
@@ -192,14 +192,16 @@ async def _adrive(steps: Steps) -> list[PageResult]:
         return done.value
 
 
-def _close_after(fetch: Future[Any] | None, batches: Generator[Any, None, None]) -> None:
+def _close_after(fetch: Future[Any] | None, batches: Generator[Any, None, None], fetcher: ThreadPoolExecutor) -> None:
     """Close ``batches`` once the fetch in flight has returned (a running generator cannot be closed).
 
-    A cancelled :func:`aconvert` leaves its last ``next`` running on the fetch thread.
+    A cancelled :func:`aconvert` leaves its last ``next`` running on the fetch thread; once it
+    has returned, the fetch thread is joined too, so no thread of the call outlives it.
     """
     if fetch is not None:
         wait([fetch])
     batches.close()
+    fetcher.shutdown(wait=True)
 
 
 async def _acall(call: EngineCall) -> Answer:
