@@ -11,7 +11,7 @@ from text_pages import text_page
 
 from deepseek_ocr2_loaders import TransformersEngine
 from deepseek_ocr2_loaders.engines.transformers._paged_attention import PagedBatch, reference_attention
-from deepseek_ocr2_loaders.engines.transformers._vision import page_prompts
+from deepseek_ocr2_loaders.engines.transformers._vision import vision_prompts
 from deepseek_ocr2_loaders.model import PROMPTS
 
 pytestmark = pytest.mark.compat
@@ -50,9 +50,12 @@ class AllReady:
     def __init__(self, pages):
         self.pages = list(pages)
 
-    def poll(self, limit):
+    def poll(self, limit, *, busy):
         taken, self.pages = self.pages[:limit], self.pages[limit:]
         return taken
+
+    def prefetch(self):
+        pass
 
     def wait(self):
         return bool(self.pages)
@@ -75,7 +78,7 @@ def test_a_pool_too_small_for_every_page_preempts_and_recomputes_giving_the_same
     decoder = dataclasses.replace(engine._decoder, blocks=1 + full + 2, stats={})
     tokenizer = engine._acquire().processor.tokenizer
     with torch.inference_mode():
-        pages = list(page_prompts(engine, IMAGES, MARKDOWN, 2, {}, list(range(len(IMAGES)))))
+        pages = vision_prompts(engine, [(i, engine.encode([image], MARKDOWN)) for i, image in enumerate(IMAGES)])
         results = {result.index: result for result in decoder.run(AllReady(pages))}
     assert decoder.stats["preempted"] >= 1
     got = [engine._output(tokenizer, results[index]) for index in range(len(IMAGES))]

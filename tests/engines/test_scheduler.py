@@ -110,7 +110,7 @@ def test_out_of_memory_while_decoding_retries_the_pages_with_half_the_slots(tiny
     live = engine._decoder
     stretch, failed = live._stretch, []
 
-    def out_of_memory(slots):
+    def out_of_memory(slots, source):
         failed.append(live.slots)
         live._stretch = stretch
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")

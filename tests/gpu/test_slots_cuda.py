@@ -47,23 +47,34 @@ def test_slots_equal_model_generate_on_cuda_in_fp32(tiny_checkpoint):
     assert [o.text for o in slots.generate(images, PROMPTS["markdown"])] == expected
 
 
+def test_pages_encoded_beside_the_decode_steps_read_as_model_generate_reads_them(tiny_checkpoint):
+    """One page per vision batch, two slots: later pages are encoded on the side stream while slots decode."""
+    images = [page(*spec) for spec in IMAGES]
+    options = {"device": "cuda", "dtype": "float32", "max_new_tokens": 40}
+    reference = TransformersEngine(str(tiny_checkpoint), decode="generate", max_batch_size=8, **options)
+    slots = TransformersEngine(str(tiny_checkpoint), max_batch_size=2, vision_batch_size=1, **options)
+    expected = [o.text for o in reference.generate(images, PROMPTS["markdown"])]
+    assert [o.text for o in slots.generate(images, PROMPTS["markdown"])] == expected
+    assert slots.last_stats.get("vision_batches_beside", 0) >= 1
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 @pytest.mark.parametrize(("heads", "kv_heads", "dim"), [(10, 10, 128), (2, 1, 16)])
 def test_the_triton_paged_kernel_equals_gathered_sdpa_and_replays_in_a_graph(dtype, heads, kv_heads, dim):
     from deepseek_ocr2_loaders.engines.transformers._paged_attention import (
         PagedBatch,
-        _triton_kernel,
+        _triton_kernels,
         paged_attention,
         reference_attention,
     )
 
-    assert _triton_kernel() is not None, "the GPU image has Triton: the kernel must be the path taken"
+    assert _triton_kernels() is not None, "the GPU image has Triton: the kernel must be the path taken"
     torch.manual_seed(0)
-    block, slots, width = 64, 6, 20
-    pool_k = torch.randn(200, block, kv_heads, dim, device="cuda", dtype=dtype)
-    pool_v = torch.randn(200, block, kv_heads, dim, device="cuda", dtype=dtype)
-    table = torch.randperm(199, device="cuda")[: slots * width].add(1).view(slots, width).int()
-    lengths = torch.tensor([1, 63, 64, 65, 700, 1280], device="cuda", dtype=torch.int32)
+    block, slots, width = 64, 6, 150  # up to 9,600 keys: many split-K parts for the long ones
+    pool_k = torch.randn(1000, block, kv_heads, dim, device="cuda", dtype=dtype)
+    pool_v = torch.randn(1000, block, kv_heads, dim, device="cuda", dtype=dtype)
+    table = torch.randperm(999, device="cuda")[: slots * width].add(1).view(slots, width).int()
+    lengths = torch.tensor([1, 63, 513, 1024, 9000, 9600], device="cuda", dtype=torch.int32)
     query = torch.randn(slots, heads, 1, dim, device="cuda", dtype=dtype)
     batch = PagedBatch([pool_k], [pool_v], table, lengths, width)
     expected = reference_attention(query, pool_k, pool_v, batch, dim**-0.5)
@@ -73,6 +84,6 @@ def test_the_triton_paged_kernel_equals_gathered_sdpa_and_replays_in_a_graph(dty
     paged_attention(query, pool_k, pool_v, batch, dim**-0.5)  # compile outside the capture
     with torch.cuda.graph(graph):
         out = paged_attention(query, pool_k, pool_v, batch, dim**-0.5)
-    lengths.copy_(torch.tensor([900, 2, 128, 1, 33, 1279], device="cuda"))  # lengths live in memory
+    lengths.copy_(torch.tensor([9599, 2, 128, 1, 33, 1279], device="cuda"))  # lengths live in memory
     graph.replay()
     torch.testing.assert_close(out, reference_attention(query, pool_k, pool_v, batch, dim**-0.5), **tolerance)

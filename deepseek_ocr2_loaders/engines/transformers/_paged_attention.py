@@ -54,8 +54,8 @@ def reference_attention(
 
 
 @functools.cache
-def _triton_kernel() -> Any:
-    """The Triton decode kernel, or None where Triton is not installed."""
+def _triton_kernels() -> tuple[Any, Any] | None:
+    """The Triton decode kernels (split, then combine), or None where Triton is not installed."""
     try:
         import triton
         import triton.language as tl
@@ -63,11 +63,13 @@ def _triton_kernel() -> Any:
         return None
 
     @triton.jit  # type: ignore[untyped-decorator]
-    def decode(  # type: ignore[no-untyped-def]
+    def split(  # type: ignore[no-untyped-def]
         q_ptr,
         k_ptr,
         v_ptr,
-        out_ptr,
+        acc_ptr,
+        best_ptr,
+        total_ptr,
         table_ptr,
         lengths_ptr,
         scale,
@@ -77,45 +79,84 @@ def _triton_kernel() -> Any:
         stride_kt,
         stride_kh,
         stride_ts,
-        stride_os,
-        stride_oh,
         GROUP: tl.constexpr,
         BLOCK: tl.constexpr,
         HEAD_DIM: tl.constexpr,
+        PARTS: tl.constexpr,
+        SPLIT: tl.constexpr,
     ):
         seq = tl.program_id(0)
         head = tl.program_id(1)
-        kv_head = head // GROUP
+        part = tl.program_id(2)
+        heads = tl.num_programs(1)
         length = tl.load(lengths_ptr + seq)
+        begin = part * SPLIT
+        if begin < length:  # a part past the sequence's end does nothing: combine stops before it
+            kv_head = head // GROUP
+            dims = tl.arange(0, HEAD_DIM)
+            rows = tl.arange(0, BLOCK)
+            q = tl.load(q_ptr + seq * stride_qs + head * stride_qh + dims).to(tl.float32) * scale
+            best = tl.full((), float("-inf"), tl.float32)
+            total = tl.full((), 0.0, tl.float32)
+            acc = tl.zeros((HEAD_DIM,), tl.float32)
+            end = tl.minimum(begin + SPLIT, length)
+            for start in range(begin, end, BLOCK):
+                block = tl.load(table_ptr + seq * stride_ts + start // BLOCK)
+                live = (start + rows) < end
+                offsets = block * stride_kb + rows[:, None] * stride_kt + kv_head * stride_kh + dims[None, :]
+                k = tl.load(k_ptr + offsets, mask=live[:, None], other=0.0).to(tl.float32)
+                scores = tl.where(live, tl.sum(k * q[None, :], axis=1), float("-inf"))
+                new_best = tl.maximum(best, tl.max(scores, axis=0))
+                weights = tl.exp(scores - new_best)
+                rescale = tl.exp(best - new_best)
+                v = tl.load(v_ptr + offsets, mask=live[:, None], other=0.0).to(tl.float32)
+                total = total * rescale + tl.sum(weights, axis=0)
+                acc = acc * rescale + tl.sum(weights[:, None] * v, axis=0)
+                best = new_best
+            at = (seq * heads + head) * PARTS + part
+            tl.store(acc_ptr + at * HEAD_DIM + dims, acc)
+            tl.store(best_ptr + at, best)
+            tl.store(total_ptr + at, total)
+
+    @triton.jit  # type: ignore[untyped-decorator]
+    def combine(  # type: ignore[no-untyped-def]
+        acc_ptr,
+        best_ptr,
+        total_ptr,
+        lengths_ptr,
+        out_ptr,
+        stride_os,
+        stride_oh,
+        PARTS: tl.constexpr,
+        HEAD_DIM: tl.constexpr,
+        SPLIT: tl.constexpr,
+    ):
+        seq = tl.program_id(0)
+        head = tl.program_id(1)
+        heads = tl.num_programs(1)
+        live = tl.cdiv(tl.load(lengths_ptr + seq), SPLIT)
         dims = tl.arange(0, HEAD_DIM)
-        rows = tl.arange(0, BLOCK)
-        q = tl.load(q_ptr + seq * stride_qs + head * stride_qh + dims).to(tl.float32) * scale
+        first = (seq * heads + head) * PARTS
         best = tl.full((), float("-inf"), tl.float32)
         total = tl.full((), 0.0, tl.float32)
         acc = tl.zeros((HEAD_DIM,), tl.float32)
-        for start in range(0, length, BLOCK):
-            block = tl.load(table_ptr + seq * stride_ts + start // BLOCK)
-            live = (start + rows) < length
-            offsets = block * stride_kb + rows[:, None] * stride_kt + kv_head * stride_kh + dims[None, :]
-            k = tl.load(k_ptr + offsets, mask=live[:, None], other=0.0).to(tl.float32)
-            scores = tl.where(live, tl.sum(k * q[None, :], axis=1), float("-inf"))
-            new_best = tl.maximum(best, tl.max(scores, axis=0))
-            weights = tl.exp(scores - new_best)
-            rescale = tl.exp(best - new_best)
-            v = tl.load(v_ptr + offsets, mask=live[:, None], other=0.0).to(tl.float32)
-            total = total * rescale + tl.sum(weights, axis=0)
-            acc = acc * rescale + tl.sum(weights[:, None] * v, axis=0)
+        for part in range(0, live):
+            part_best = tl.load(best_ptr + first + part)
+            new_best = tl.maximum(best, part_best)
+            old, new = tl.exp(best - new_best), tl.exp(part_best - new_best)
+            total = total * old + tl.load(total_ptr + first + part) * new
+            acc = acc * old + tl.load(acc_ptr + (first + part) * HEAD_DIM + dims) * new
             best = new_best
         out = acc / tl.maximum(total, 1e-30)
         tl.store(out_ptr + seq * stride_os + head * stride_oh + dims, out.to(out_ptr.dtype.element_ty))
 
-    return decode
+    return split, combine
 
 
 def _kernel_fits(query: torch.Tensor, keys: torch.Tensor) -> bool:
     head_dim, block = query.shape[-1], keys.shape[1]
     powers = all(n >= 16 and n & (n - 1) == 0 for n in (head_dim, block))
-    return query.is_cuda and powers and keys.stride(-1) == 1 and _triton_kernel() is not None
+    return query.is_cuda and powers and keys.stride(-1) == 1 and _triton_kernels() is not None
 
 
 def paged_attention(
@@ -124,14 +165,38 @@ def paged_attention(
     """One decode token per sequence, ``query`` ``(S, heads, 1, D)`` -> ``(S, 1, heads, D)``."""
     if not _kernel_fits(query, keys):
         return reference_attention(query, keys, values, batch, scale)
+    return triton_attention(query, keys, values, batch, scale)
+
+
+SPLIT_TOKENS = 512
+"""Keys one program of the split kernel reads: a long sequence is read by many programs at once."""
+
+
+def triton_attention(
+    query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, batch: PagedBatch, scale: float
+) -> torch.Tensor:
+    """Split-K decode attention (flash-decoding): parts of ``SPLIT_TOKENS`` keys, then one combine.
+
+    One program per sequence and head would walk a long page's keys alone while most of the
+    GPU idles (a few long pages are the tail of every batch); parts run side by side instead.
+    The part count follows the table's width, not the lengths, so the launch is graph-capturable.
+    """
+    split, combine = _triton_kernels()  # type: ignore[misc]
     sequences, heads, _, head_dim = query.shape
+    block = keys.shape[1]
+    step = max(SPLIT_TOKENS // block, 1) * block
+    parts = -(-batch.table.shape[1] * block // step)
     q = query[:, :, 0]
-    out = torch.empty((sequences, 1, heads, head_dim), dtype=query.dtype, device=query.device)
-    _triton_kernel()[(sequences, heads)](
+    acc = torch.empty((sequences, heads, parts, head_dim), dtype=torch.float32, device=query.device)
+    best = torch.empty((sequences, heads, parts), dtype=torch.float32, device=query.device)
+    total = torch.empty_like(best)
+    split[(sequences, heads, parts)](
         q,
         keys,
         values,
-        out,
+        acc,
+        best,
+        total,
         batch.table,
         batch.lengths,
         scale,
@@ -141,11 +206,15 @@ def paged_attention(
         keys.stride(1),
         keys.stride(2),
         batch.table.stride(0),
-        out.stride(0),
-        out.stride(2),
         GROUP=heads // keys.shape[2],
-        BLOCK=keys.shape[1],
+        BLOCK=block,
         HEAD_DIM=head_dim,
+        PARTS=parts,
+        SPLIT=step,
+    )
+    out = torch.empty((sequences, 1, heads, head_dim), dtype=query.dtype, device=query.device)
+    combine[(sequences, heads)](
+        acc, best, total, batch.lengths, out, out.stride(0), out.stride(2), PARTS=parts, HEAD_DIM=head_dim, SPLIT=step
     )
     return out
 

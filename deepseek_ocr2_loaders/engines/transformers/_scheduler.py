@@ -3,9 +3,10 @@
 ``generate`` from any thread (a loader, ``convert``'s pipelined batches, the server, an event
 loop's worker threads) puts its pages on the engine's :class:`PageQueue` and waits for its own
 results. Each device has a :class:`Replica`, one worker thread that runs
-:class:`~._slots.SlotDecoder` and, whenever slots free up, takes the next pages from the queue
-and encodes them (a vision batch at a time, preprocessing on a thread pool), so new pages join
-the running batch across calls.
+:class:`~._slots.SlotDecoder` and keeps the next pages coming: it takes them from the queue
+ahead of need, preprocesses them on a thread pool (CPU), and on a GPU runs their vision
+towers on a second stream while the decoder's steps run, so new pages join the running batch
+across calls and the decode batch stays full.
 
 A replica takes pages only when it has free slots, so with several devices the least loaded
 one takes the next pages. A page whose image fails to encode fails its call alone. A
@@ -18,10 +19,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import os
 import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +33,7 @@ import torch
 
 from ...errors import DeepSeekOCR2Error, EngineError, GPUOutOfMemoryError
 from .._base import EngineOutput
-from ._vision import PagePrompt, page_prompts
+from ._vision import PagePrompt, vision_prompts
 
 __all__ = ["PageQueue", "Replica"]
 
@@ -169,9 +173,11 @@ class PageQueue:
 class Replica:
     """One device's worker thread: take pages from the queue, encode them, decode them, deliver.
 
-    All of the device's work runs on this one thread, on one stream, in the order the
-    decoder asks for it (vision between decode stretches), so nothing else touches the
-    device while a decode step is captured as a CUDA graph.
+    All of the device's work is launched from this one thread, so nothing else touches the
+    device while a decode step is captured as a CUDA graph. Pages move through three stages:
+    taken from the queue and preprocessed on worker threads (two vision batches ahead), then
+    encoded by the vision towers (on a GPU, on a side stream while a decode stretch runs:
+    :meth:`prefetch`), then handed to the decoder's free slots (:meth:`poll`).
 
     Args:
         engine: The ``TransformersEngine`` of this device (its model, options and decoder).
@@ -194,7 +200,11 @@ class Replica:
         self.queue = queue
         self._mapped = mapped
         self._alone = alone
-        self._encoded: deque[PagePrompt] = deque()  # encoded (a whole vision batch), not yet in a slot
+        self._ahead: deque[tuple[_Job, Future[Any]]] = deque()  # taken from the queue, preprocessing
+        self._beside: tuple[list[PagePrompt], Any] | None = None  # encoding on the side stream, its event
+        self._encoded: deque[PagePrompt] = deque()  # encoded, not yet in a slot
+        self._pool: ThreadPoolExecutor | None = None
+        self._side: Any = None  # the side stream (CUDA only)
         self._thread: threading.Thread | None = None
         self._closed = False
         self._rebuild = False
@@ -204,6 +214,8 @@ class Replica:
 
     def start(self) -> None:
         self.engine._acquire()  # load here: a ModelLoadError reaches the caller
+        workers = min(8, os.cpu_count() or 1)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr-preprocess")
         self._thread = threading.Thread(target=self._run, name=f"ocr-{self.engine.device}", daemon=True)
         self._thread.start()
 
@@ -214,6 +226,8 @@ class Replica:
         if self._thread is not None:
             self._thread.join(timeout=60)
         self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- the worker ---------------------------------------------------------------------
 
@@ -222,6 +236,7 @@ class Replica:
         try:
             if engine.device.type == "cuda":
                 torch.cuda.set_device(engine.device.index or 0)  # a thread starts on device 0
+                self._side = torch.cuda.Stream(engine.device)  # type: ignore[no-untyped-call]
             with torch.inference_mode():
                 self._decode_loop()
         except BaseException as exc:  # noqa: BLE001 - never leave a caller waiting on a dead thread
@@ -233,7 +248,7 @@ class Replica:
         loaded = engine._acquire()
         tokenizer = loaded.processor.tokenizer
         lock = device_lock(engine.device)
-        while self.alive and not self._closed and (self._encoded or self.queue.wait(self._stopping)):
+        while self.alive and not self._closed and (self._has_pages() or self.queue.wait(self._stopping)):
             self._rebuild = False
             decoder = None
             try:
@@ -248,7 +263,7 @@ class Replica:
                 pages, decoder = self._held(decoder), None
                 if engine._shrink_slots():
                     logger.warning("GPU out of memory while decoding: %d page(s) again with fewer slots", len(pages))
-                    self._encoded.extendleft(reversed(pages))
+                    self._encoded.extendleft(reversed(pages))  # (those encoding beside stay there)
                 else:
                     engine._decoder = None
                     _drop_frames(exc)
@@ -261,25 +276,89 @@ class Replica:
                 self._failed(pages, exc)
                 _empty_cache(engine.device, lock)
 
-    def _encode(self, jobs: list[_Job]) -> None:
-        """Encode pages taken from the queue; a page that fails to encode fails its call alone."""
-        try:
-            self._encoded.extend(self._prompts(jobs))
-        except Exception:  # noqa: BLE001 - find the page that fails
-            for job in jobs:
-                try:
-                    self._encoded.extend(self._prompts([job]))
-                except Exception as exc:  # noqa: BLE001
-                    self.queue.fail([job], exc)
+    # -- the page stages ------------------------------------------------------------------
 
-    def _prompts(self, jobs: list[_Job]) -> list[PagePrompt]:
+    def _take_ahead(self) -> None:
+        """Keep two vision batches of pages preprocessing on the CPU ahead of the GPU."""
+        room = 2 * self.engine.vision_batch_size - len(self._ahead)
+        if room <= 0 or self._closed or self._pool is None:
+            return
+        lengths = self.owner._page_lengths
+        for job in self.queue.take(room, block=False):
+            self._ahead.append((job, self._pool.submit(_preprocess, self.engine, job, self._mapped, lengths)))
+
+    def _next_batch(self, *, block: bool) -> list[tuple[_Job, Any, int | None]]:
+        """The next vision batch (pages of one prompt) whose preprocessing is done; ``block``: wait for it.
+
+        A page whose preprocessing failed fails its call alone.
+        """
+        batch: list[tuple[_Job, Any, int | None]] = []
+        begun = time.perf_counter()
+        while self._ahead and len(batch) < self.engine.vision_batch_size:
+            job, future = self._ahead[0]
+            if (batch and job.call.prompt != batch[0][0].call.prompt) or (not block and not future.done()):
+                break
+            self._ahead.popleft()
+            try:
+                inputs, limit = future.result()
+            except Exception as exc:  # noqa: BLE001 - this page's image; the others go on
+                self.queue.fail([job], exc)
+                continue
+            if job.call.error is None:
+                batch.append((job, inputs, limit))
+        self._add("preprocess_wait_s", time.perf_counter() - begun)
+        return batch
+
+    def _encode(self, batch: list[tuple[_Job, Any, int | None]]) -> list[PagePrompt]:
+        """Run the vision towers on a batch; if it fails, page by page, so a bad page fails its call alone."""
+        try:
+            return self._prompts(batch)
+        except Exception:  # noqa: BLE001 - find the page that fails
+            pages = []
+            for item in batch:
+                try:
+                    pages += self._prompts([item])
+                except Exception as exc:  # noqa: BLE001
+                    self.queue.fail([item[0]], exc)
+            return pages
+
+    def _prompts(self, batch: list[tuple[_Job, Any, int | None]]) -> list[PagePrompt]:
         with self._mapped():
-            ids, images, prompt = [job.id for job in jobs], [job.image for job in jobs], jobs[0].call.prompt
-            lengths = self.owner._page_lengths
-            encoded = list(page_prompts(self.engine, images, prompt, len(jobs), self.stats, ids, lengths))
-        for page, job in zip(encoded, jobs, strict=True):
-            page.limit = min(page.limit or job.call.limit, job.call.limit)
+            encoded = vision_prompts(self.engine, [(job.id, inputs) for job, inputs, _ in batch])
+        for page, (job, _, limit) in zip(encoded, batch, strict=True):
+            page.limit = min(limit or job.call.limit, job.call.limit)
         return encoded
+
+    def _settle(self, *, block: bool) -> None:
+        """Pages encoded beside the decoder join the encoded ones once their stream is done."""
+        if self._beside is None:
+            return
+        pages, done = self._beside
+        if not block and not done.query():
+            return
+        done.synchronize()
+        self._beside = None
+        self._encoded.extend(pages)
+
+    def _encode_now(self) -> None:
+        """Encode the next batch on the decoder's stream and wait for it (nothing else is decoding)."""
+        self._settle(block=True)
+        if self._encoded:
+            return
+        begun = time.perf_counter()
+        batch = self._next_batch(block=True)
+        if not batch:
+            return
+        self._encoded.extend(self._encode(batch))
+        if self._side is not None:
+            torch.cuda.current_stream(self.engine.device).synchronize()
+        self._add("vision_s", time.perf_counter() - begun)
+
+    def _has_pages(self) -> bool:
+        return bool(self._encoded or self._beside or self._ahead)
+
+    def _add(self, key: str, value: float) -> None:
+        self.stats[key] = self.stats.get(key, 0.0) + value
 
     def _failed(self, pages: list[PagePrompt], exc: BaseException, *, dying: bool = False) -> None:
         """A decoder failure: the others take its pages (and this replica stops), or their calls fail.
@@ -292,7 +371,7 @@ class Replica:
             if not alone or dying:
                 self.alive = False
         if alone:
-            self.queue.fail(jobs, exc)
+            self.queue.fail(jobs + (self._drain_ahead() if dying else []), exc)
             if dying:
                 self.queue.close(exc)
             return
@@ -300,7 +379,18 @@ class Replica:
         logger.error("device %s failed (%s): its %d page(s) go to the other devices", device, exc, len(jobs))
         jobs += [job for page in self._encoded if (job := self.queue.job(page.index)) is not None]
         self._encoded.clear()
-        self.queue.give_back(jobs)
+        self.queue.give_back(jobs + self._drain_ahead())
+
+    def _drain_ahead(self) -> list[_Job]:
+        """The pages still preprocessing or encoding beside, taken out of those stages."""
+        for _, future in self._ahead:
+            future.cancel()
+        jobs = [job for job, _ in self._ahead]
+        self._ahead.clear()
+        if self._beside is not None:
+            jobs += [job for page in self._beside[0] if (job := self.queue.job(page.index)) is not None]
+            self._beside = None
+        return jobs
 
     def _held(self, decoder: Any) -> list[PagePrompt]:
         """The pages a failed decoder held and those encoded for it."""
@@ -311,20 +401,22 @@ class Replica:
 
     # -- the decoder's page source -----------------------------------------------------------
 
-    def poll(self, limit: int) -> list[PagePrompt]:
-        """Up to ``limit`` pages for free slots: encoded ones first, then a vision batch from the queue.
+    def poll(self, limit: int, *, busy: bool) -> list[PagePrompt]:
+        """Up to ``limit`` encoded pages for free slots.
 
-        A page with a larger token budget than the running decoder's stops the intake: the
-        decoder finishes what it holds, and a new one is built for it. Pages of calls that
-        failed meanwhile are skipped.
+        ``busy``: some slots are decoding. Then, on a GPU, only pages already encoded are handed
+        out (the rest are encoded beside the next stretch: :meth:`prefetch`); otherwise a vision
+        batch is encoded now if none is ready. A page with a larger token budget than the
+        running decoder's stops the intake: the decoder finishes what it holds, and a new one
+        is built for it. Pages of calls that failed meanwhile are skipped.
         """
+        self._take_ahead()
+        self._settle(block=False)
+        if not self._encoded and (self._side is None or not busy):
+            self._encode_now()
+            self._take_ahead()
         decoder = self.engine._decoder
         budget = decoder.max_new_tokens if decoder is not None else None
-        while len(self._encoded) < limit and not self._closed:
-            jobs = self.queue.take(self.engine.vision_batch_size, block=False)
-            if not jobs:
-                break
-            self._encode(jobs)
         taken: list[PagePrompt] = []
         while self._encoded and len(taken) < limit:
             page = self._encoded[0]
@@ -336,6 +428,30 @@ class Replica:
                 taken.append(page)
         return taken
 
+    def prefetch(self) -> None:
+        """A decode stretch is running on the GPU: encode the next batch beside it, on the side stream.
+
+        One batch at a time, and only what preprocessing has finished (the host never waits
+        here); the pages join :meth:`poll`'s once their stream is done. CPU: nothing to overlap.
+        """
+        if self._side is None or self._beside is not None or len(self._encoded) >= self.engine.vision_batch_size:
+            return
+        self._take_ahead()
+        batch = self._next_batch(block=False)
+        if not batch:
+            return
+        main = torch.cuda.current_stream(self.engine.device)
+        self._side.wait_stream(main)  # the pixels' buffers may be memory the decoder's stream just freed
+        with torch.cuda.stream(self._side):
+            pages = self._encode(batch)
+            done = torch.cuda.Event()
+            done.record(self._side)
+        for page in pages:  # used on the decoder's stream from now on: not reused before it is done
+            page.input_ids.record_stream(main)
+            page.embeds.record_stream(main)
+        self._beside = (pages, done)
+        self._add("vision_batches_beside", 1)
+
     def stopped(self) -> bool:
         return self._closed
 
@@ -346,7 +462,15 @@ class Replica:
         """The decoder is idle: block for pages; False once closed, or when a new decoder is needed."""
         if self._rebuild or self._closed:
             return False
-        return bool(self._encoded) or self.queue.wait(self._stopping)
+        return self._has_pages() or self.queue.wait(self._stopping)
+
+
+def _preprocess(
+    engine: Any, job: _Job, mapped: Callable[[], Any], lengths: Callable[[Any], int] | None
+) -> tuple[Any, int | None]:
+    """A page's processor inputs (CPU only: runs on the preprocessing threads) and its length (benchmarks)."""
+    with mapped():
+        return engine.encode([job.image], job.call.prompt), None if lengths is None else lengths(job.image)
 
 
 _DEVICE_LOCKS: dict[str, threading.RLock] = {}

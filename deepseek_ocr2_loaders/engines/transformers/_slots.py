@@ -55,8 +55,12 @@ class SlotResult:
 class PageSource(Protocol):
     """Where the decoder takes its pages from: the engine's :class:`~._scheduler.Replica`."""
 
-    def poll(self, limit: int) -> list[PagePrompt]:
-        """Up to ``limit`` pages ready now (the decoder keeps decoding when there are none)."""
+    def poll(self, limit: int, *, busy: bool) -> list[PagePrompt]:
+        """Up to ``limit`` pages ready now; ``busy``: slots are decoding (they go on if none are ready)."""
+        ...
+
+    def prefetch(self) -> None:
+        """A stretch of steps is running on the device: prepare the next pages beside it."""
         ...
 
     def wait(self) -> bool:
@@ -314,7 +318,7 @@ class SlotDecoder:
                     continue
                 return
             with self.device_lock or contextlib.nullcontext():
-                finished = self._stretch(slots)
+                finished = self._stretch(slots, feed)
             if feed.stopped():
                 return
             yield from finished
@@ -333,7 +337,7 @@ class SlotDecoder:
         if arrivals:
             self._add("prefill_s", time.perf_counter() - begun)
 
-    def _stretch(self, slots: list[_Slot]) -> list[SlotResult]:
+    def _stretch(self, slots: list[_Slot], source: PageSource) -> list[SlotResult]:
         """``sync_every`` decode steps of the occupied slots; the pages that finished."""
         self._grow(slots)
         width = self._compact(slots)
@@ -344,6 +348,7 @@ class SlotDecoder:
             self._rows(width).paged.width = blocks_for(longest, self.block_size)
         for _ in range(self.sync_every):
             self._run_step(width)
+        source.prefetch()  # the steps are queued on the device, not done: the host is free meanwhile
         finished = list(self._collect(slots, width))  # its host copy waits for the steps
         self._add("decode_s", time.perf_counter() - begun)
         self._add("steps", self.sync_every)
@@ -362,7 +367,8 @@ class SlotDecoder:
         waiting = self._waiting
         free = [index for index, slot in enumerate(slots) if slot.done]
         if len(waiting) < len(free):
-            waiting.extend(source.poll(len(free) - len(waiting)))
+            busy = len(free) < len(slots)
+            waiting.extend(source.poll(len(free) - len(waiting), busy=busy))
         reserve = sum(
             self.allocator.needed(i, slot.tokens + self.sync_every) for i, slot in enumerate(slots) if not slot.done
         )

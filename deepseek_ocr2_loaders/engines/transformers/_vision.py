@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
-import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-__all__ = ["PagePrompt", "embed_pages", "encode", "image_features", "page_prompts"]
+__all__ = ["PagePrompt", "embed_pages", "encode", "image_features", "vision_prompts"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,69 +24,30 @@ class PagePrompt:
     limit: int | None = None  # tokens it may write: its call's budget, or less (benchmarks' page lengths)
 
 
-def page_prompts(
-    engine: Any,
-    images: list[Any],
-    prompt: str,
-    micro_batch: int,
-    stats: dict[str, float],
-    ids: list[int],
-    lengths: Callable[[Any], int] | None = None,
-) -> Iterator[PagePrompt]:
-    """Encode pages lazily, ``micro_batch`` at a time through the vision towers, one prompt per page.
+def vision_prompts(engine: Any, pages: list[tuple[int, Any]]) -> list[PagePrompt]:
+    """One vision batch: each page's views through the towers, its features merged into its prompt.
 
-    The processor's CPU work (resize, crop, normalise) runs page by page on worker threads
-    (PIL and NumPy release the GIL), up to two micro-batches ahead, so the GPU does not wait
-    for it and host memory stays bounded. Each page keeps its own unpadded prompt: a
-    micro-batch shares only the vision towers, its pixels concatenated on the device. A page's
-    ``index`` is its entry in ``ids``; a page is yielded once its stream has finished it.
-    ``lengths`` (benchmarks) gives each page the tokens it may write.
+    ``pages`` are ``(id, processor inputs)`` (the CPU work, done ahead by the caller). Each page
+    keeps its own unpadded prompt: a batch shares only the vision towers, its pixels
+    concatenated on the device. Runs on the current stream and does not wait for it.
     """
     model = engine._acquire().model
     image_token = model.config.image_token_id
     embed = model.get_input_embeddings()
-    upcoming = iter(range(len(images)))
-    workers = min(8, os.cpu_count() or 1)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr-preprocess")
-    try:
-        queued: deque[tuple[int, Future[Any]]] = deque()
-
-        def fill() -> None:
-            while len(queued) < 2 * micro_batch and (index := next(upcoming, None)) is not None:
-                queued.append((index, pool.submit(engine.encode, [images[index]], prompt)))
-
-        fill()
-        while queued:
-            begun = time.perf_counter()
-            batch = [
-                (index, future.result())
-                for index, future in (queued.popleft() for _ in range(min(micro_batch, len(queued))))
-            ]
-            fill()
-            stats["preprocess_wait_s"] = stats.get("preprocess_wait_s", 0.0) + time.perf_counter() - begun
-            begun = time.perf_counter()
-            locals_ = [
-                engine._to_device(inputs["pixel_values_local"]) for _, inputs in batch if "pixel_values_local" in inputs
-            ]
-            features = engine.image_features(
-                model,
-                torch.cat([engine._to_device(inputs["pixel_values"]) for _, inputs in batch]),
-                torch.cat(locals_) if locals_ else None,
-                [int(inputs["num_local_patches"][0]) for _, inputs in batch],
-            )
-            prompts = []
-            for (index, inputs), feature in zip(batch, features, strict=True):
-                tokens = inputs["input_ids"][0].to(engine.device)
-                mask = (tokens == image_token).unsqueeze(-1)
-                embeds = embed(tokens).masked_scatter(mask, feature.to(engine.dtype))
-                limit = None if lengths is None else lengths(images[index])
-                prompts.append(PagePrompt(ids[index], tokens, embeds, int(feature.shape[0]), limit))
-            if engine.device.type == "cuda":
-                torch.cuda.current_stream(engine.device).synchronize()
-            stats["vision_s"] = stats.get("vision_s", 0.0) + time.perf_counter() - begun
-            yield from prompts
-    finally:  # stopped early or failed: drop the pages not started, wait for the running ones
-        pool.shutdown(wait=True, cancel_futures=True)
+    locals_ = [engine._to_device(inputs["pixel_values_local"]) for _, inputs in pages if "pixel_values_local" in inputs]
+    features = engine.image_features(
+        model,
+        torch.cat([engine._to_device(inputs["pixel_values"]) for _, inputs in pages]),
+        torch.cat(locals_) if locals_ else None,
+        [int(inputs["num_local_patches"][0]) for _, inputs in pages],
+    )
+    prompts = []
+    for (index, inputs), feature in zip(pages, features, strict=True):
+        tokens = inputs["input_ids"][0].to(engine.device)
+        mask = (tokens == image_token).unsqueeze(-1)
+        embeds = embed(tokens).masked_scatter(mask, feature.to(engine.dtype))
+        prompts.append(PagePrompt(index, tokens, embeds, int(feature.shape[0])))
+    return prompts
 
 
 def encode(processor: Any, images: list[Any], prompt: str, *, pin_on: torch.device | None = None) -> Any:
