@@ -453,13 +453,13 @@ class TransformersEngine(OCREngine):
 
     # -- vision (used by the slot decoder's page encoder and the benchmarks) ---------
 
-    def encode(self, images: list[Image.Image], prompt: str, *, pin: bool = False) -> Any:
-        """Processor inputs for a batch (see :func:`._vision.encode`); ``pin`` page-locks pixels on CUDA."""
-        return encode(self._acquire().processor, images, prompt, pin_on=self.device if pin else None)
+    def encode(self, images: list[Image.Image], prompt: str) -> Any:
+        """Processor inputs for a batch (see :func:`._vision.encode`)."""
+        return encode(self._acquire().processor, images, prompt)
 
     def _to_device(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pixels on the engine's device in its dtype (a no-op for pixels already there)."""
-        return pixels.to(self.device, non_blocking=pixels.is_pinned()).to(self.dtype)
+        return pixels.to(self.device).to(self.dtype)
 
     def image_features(
         self, model: Any, pixel_values: torch.Tensor, pixel_values_local: torch.Tensor | None, crops: list[int]

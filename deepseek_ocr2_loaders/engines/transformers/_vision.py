@@ -50,21 +50,15 @@ def vision_prompts(engine: Any, pages: list[tuple[int, Any]]) -> list[PagePrompt
     return prompts
 
 
-def encode(processor: Any, images: list[Any], prompt: str, *, pin_on: torch.device | None = None) -> Any:
+def encode(processor: Any, images: list[Any], prompt: str) -> Any:
     """Processor inputs for a batch: ``BOS + prompt`` per page, ``<image>`` expanded, left-padded.
 
     Thread-safe and CPU-only, so pages are encoded on worker threads ahead of the GPU.
-    ``pin_on`` (a CUDA device) page-locks the pixels: their copy to the GPU is then faster
-    and does not block (worth it for the few pages in flight, not for a large batch).
     """
     text = f"{processor.tokenizer.bos_token}{prompt}"
     inputs = processor(
         images=images, text=[text] * len(images), padding=True, add_special_tokens=False, return_tensors="pt"
     )
-    if pin_on is not None and pin_on.type == "cuda":
-        for key in ("pixel_values", "pixel_values_local"):
-            if key in inputs:
-                inputs[key] = inputs[key].pin_memory()
     return inputs
 
 
