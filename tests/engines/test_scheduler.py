@@ -98,6 +98,10 @@ def test_out_of_memory_in_the_vision_towers_halves_the_batch_and_loses_no_page(t
     monkeypatch.setattr(model, "get_image_features", tight)
     assert [o.text for o in engine.generate(IMAGES[:4], MARKDOWN)] == expected
     assert sizes[0] == 4 and sizes[-1] == 1
+    assert engine.vision_batch_size == 1  # kept: the next batches do not run out again first
+    sizes.clear()
+    assert [o.text for o in engine.generate(IMAGES[:4], MARKDOWN)] == expected
+    assert sizes == [1, 1, 1, 1]
     engine.close()
 
 

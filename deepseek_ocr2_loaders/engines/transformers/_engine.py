@@ -466,9 +466,20 @@ class TransformersEngine(OCREngine):
     ) -> list[torch.Tensor]:
         """Each page's vision features, ``vision_batch_size`` pages at a time."""
         return image_features(
-            model, pixel_values, pixel_values_local, crops, batch=self.vision_batch_size, to_device=self._to_device
+            model,
+            pixel_values,
+            pixel_values_local,
+            crops,
+            batch=self.vision_batch_size,
+            to_device=self._to_device,
+            shrink=self._shrink_vision,
         )
 
     def _embed(self, model: Any, inputs: Any, input_ids: torch.Tensor) -> torch.Tensor:
         """Token embeddings of a padded batch with each page's image features scattered in."""
-        return embed_pages(model, inputs, input_ids, batch=self.vision_batch_size, to_device=self._to_device)
+        batch = self.vision_batch_size
+        return embed_pages(model, inputs, input_ids, batch=batch, to_device=self._to_device, shrink=self._shrink_vision)
+
+    def _shrink_vision(self, batch: int) -> None:
+        """The vision towers ran out of memory at a larger batch: ``batch`` pages at a time from now on."""
+        self.vision_batch_size = min(self.vision_batch_size, batch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,12 +71,14 @@ def image_features(
     *,
     batch: int,
     to_device: Any,
+    shrink: Callable[[int], None],
 ) -> list[torch.Tensor]:
     """Each page's vision features (crops, global view, separator), on the device.
 
     Pages go through the model's own ``get_image_features`` ``batch`` at a time, so the
     vision towers never see more pages at once; pixels still on the host move a slice at a time.
-    Out of GPU memory, the batch halves and the same pages go again.
+    Out of GPU memory, the batch halves, ``shrink`` is told the new size (the engine keeps it
+    for its next batches: each would run out again) and the same pages go again.
     """
     features: list[torch.Tensor] = []
     start = 0
@@ -94,6 +97,7 @@ def image_features(
             if batch == 1:
                 raise
             batch //= 2  # a card with less room than measured: fewer pages at once, none failed
+            shrink(batch)
             logger.warning("GPU out of memory in the vision towers: %d pages at a time from now on", batch)
             torch.cuda.empty_cache()
             continue
@@ -102,12 +106,15 @@ def image_features(
     return features
 
 
-def embed_pages(model: Any, inputs: Any, input_ids: torch.Tensor, *, batch: int, to_device: Any) -> torch.Tensor:
+def embed_pages(
+    model: Any, inputs: Any, input_ids: torch.Tensor, *, batch: int, to_device: Any, shrink: Callable[[int], None]
+) -> torch.Tensor:
     """Token embeddings of a padded batch with each page's image features scattered in."""
     embeds = model.get_input_embeddings()(input_ids)
     crops = [int(n) for n in inputs["num_local_patches"]]
+    local = inputs.get("pixel_values_local")
     features = image_features(
-        model, inputs["pixel_values"], inputs.get("pixel_values_local"), crops, batch=batch, to_device=to_device
+        model, inputs["pixel_values"], local, crops, batch=batch, to_device=to_device, shrink=shrink
     )
     flat = torch.cat(features, dim=0).to(embeds.dtype)
     mask = (input_ids == model.config.image_token_id).unsqueeze(-1)
