@@ -118,8 +118,8 @@ def apply(decoder: Any, variant: str) -> None:
     _paged_attention.SPLIT_TOKENS = 512
     if variant.startswith("split"):
         _paged_attention.SPLIT_TOKENS = int(variant[len("split") :])
-    elif variant == "compile":
-        decoder._step = torch.compile(decoder._step)
+    elif variant in ("compile", "compile-dynamic"):
+        decoder._step = torch.compile(decoder._step, dynamic=variant == "compile-dynamic")
     elif variant != "base":
         raise SystemExit(f"unknown variant {variant!r}")
 
@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--profile", type=int, nargs=2, default=[8, 9216], metavar=("WIDTH", "LENGTH"))
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--variants", nargs="+", default=[], help="base, compile, split<N>: at --points")
+    parser.add_argument("--variants", nargs="+", default=[], help="base, compile, compile-dynamic, split<N>: at --points")
     parser.add_argument("--points", nargs="+", default=["8x9216", "8x2048", "128x2048"], metavar="WIDTHxLENGTH")
     parser.add_argument("--profile-variant", default="base")
     parser.add_argument("--json", type=Path)
