@@ -86,11 +86,11 @@ def kernels(decoder: Any, width: int, length: int, steps: int, top: int) -> list
 
     fill(decoder, width, length, steps + 2)
     rows = decoder._rows(width)
-    decoder._step(rows)
+    decoder._step_fn(rows)
     sync()
     with profile(activities=[ProfilerActivity.CUDA if torch.cuda.is_available() else ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
-            decoder._step(rows)
+            decoder._step_fn(rows)
         sync()
     times: dict[str, list[float]] = defaultdict(list)
     for event in prof.events():
@@ -110,16 +110,20 @@ def kernels(decoder: Any, width: int, length: int, steps: int, top: int) -> list
 
 
 def apply(decoder: Any, variant: str) -> None:
-    """Set the decoder up as ``variant`` says (graphs are captured again at the next step)."""
+    """Set the decoder up as ``variant`` says (graphs are captured again at the next step).
+
+    ``base``: the plain step; ``compile``: the step as the engine compiles it by default
+    (``compile_decode``); ``split<N>``: the plain step, attention parts of N keys.
+    """
     from deepseek_ocr2_loaders.engines.transformers import _paged_attention
 
     decoder._graphs.clear()
-    decoder._step = type(decoder)._step.__get__(decoder)
+    decoder._step_fn = decoder._step
     _paged_attention.SPLIT_TOKENS = 512
     if variant.startswith("split"):
         _paged_attention.SPLIT_TOKENS = int(variant[len("split") :])
-    elif variant in ("compile", "compile-dynamic"):
-        decoder._step = torch.compile(decoder._step, dynamic=variant == "compile-dynamic")
+    elif variant == "compile":
+        decoder._step_fn = torch.compile(decoder._step, dynamic=True)
     elif variant != "base":
         raise SystemExit(f"unknown variant {variant!r}")
 
@@ -146,7 +150,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--profile", type=int, nargs=2, default=[8, 9216], metavar=("WIDTH", "LENGTH"))
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--variants", nargs="+", default=[], help="base, compile, compile-dynamic, split<N>: at --points")
+    parser.add_argument("--variants", nargs="+", default=[], help="base, compile, split<N>: at --points")
     parser.add_argument("--points", nargs="+", default=["8x9216", "8x2048", "128x2048"], metavar="WIDTHxLENGTH")
     parser.add_argument("--profile-variant", default="base")
     parser.add_argument("--json", type=Path)
