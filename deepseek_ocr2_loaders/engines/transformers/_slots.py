@@ -176,7 +176,9 @@ class SlotDecoder:
         self._views: dict[int, _Rows] = {}
         self._graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self._capture = self.use_cuda_graph and self.device.type == "cuda"
-        self._step_fn = torch.compile(self._step, dynamic=True) if self._capture and self.compile_step else self._step
+        self._step_fn = self._step
+        if self._capture and self.compile_step:  # low-precision intermediates rounded as eager rounds them
+            self._step_fn = torch.compile(self._step, dynamic=True, options={"emulate_precision_casts": True})
         self._slots = [_Slot() for _ in range(self.slots)]
         self._waiting: deque[PagePrompt] = deque()  # pages taken from the source (or preempted), not in a slot
         self._admitted = 0
