@@ -116,6 +116,7 @@ def apply(decoder: Any, variant: str) -> None:
     (``compile_decode``); ``split<N>``: the plain step, attention parts of N keys.
     """
     from deepseek_ocr2_loaders.engines.transformers import _paged_attention
+    from deepseek_ocr2_loaders.engines.transformers._slots import compiled
 
     decoder._graphs.clear()
     decoder._step_fn = decoder._step
@@ -123,7 +124,7 @@ def apply(decoder: Any, variant: str) -> None:
     if variant.startswith("split"):
         _paged_attention.SPLIT_TOKENS = int(variant[len("split") :])
     elif variant == "compile":
-        decoder._step_fn = torch.compile(decoder._step, dynamic=True)
+        decoder._step_fn = compiled(decoder._step)
     elif variant != "base":
         raise SystemExit(f"unknown variant {variant!r}")
 

@@ -14,6 +14,7 @@ from text_pages import text_page
 
 from deepseek_ocr2_loaders import TransformersEngine
 from deepseek_ocr2_loaders.engines.transformers._kv_cache import BlockAllocator
+from deepseek_ocr2_loaders.engines.transformers._slots import compiled
 from deepseek_ocr2_loaders.model import PROMPTS
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning:torch.*")]  # torch.compile's own
@@ -50,13 +51,13 @@ def test_the_compiled_step_writes_the_plain_steps_tokens_and_keys_at_two_widths(
     engine = TransformersEngine(str(tiny_checkpoint), max_new_tokens=16, max_batch_size=16, ignore_eos=True)
     engine.generate([text_page(600, 500, "page")], PROMPTS["markdown"])  # builds the engine's decoder
     decoder = engine._decoder
-    compiled = torch.compile(decoder._step, dynamic=True)
+    step = compiled(decoder._step)
     with torch.inference_mode():
         for width, length, seed in ((8, 40, 1), (16, 70, 2)):  # the second width reuses the dynamic graph
             occupy(decoder, width, length, seed)
             tokens, keys = run(decoder, decoder._step, width, 3)
             occupy(decoder, width, length, seed)
-            got_tokens, got_keys = run(decoder, compiled, width, 3)
+            got_tokens, got_keys = run(decoder, step, width, 3)
             assert torch.equal(got_tokens, tokens) and (tokens[:, 1:4] >= 0).all()  # 3 steps written
             for got, expected in zip(got_keys, keys, strict=True):
                 torch.testing.assert_close(got, expected)

@@ -36,7 +36,7 @@ from ._guards import LoopCheck, WindowedNoRepeatNGram
 from ._kv_cache import BlockAllocator, PagedKVCache, blocks_for, cache_keyword, layer_caches, output_cache
 from ._vision import PagePrompt
 
-__all__ = ["PageSource", "SlotDecoder", "SlotResult"]
+__all__ = ["PageSource", "SlotDecoder", "SlotResult", "compiled"]
 
 logger = logging.getLogger(__name__)
 
@@ -176,9 +176,7 @@ class SlotDecoder:
         self._views: dict[int, _Rows] = {}
         self._graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self._capture = self.use_cuda_graph and self.device.type == "cuda"
-        self._step_fn = self._step
-        if self._capture and self.compile_step:  # low-precision intermediates rounded as eager rounds them
-            self._step_fn = torch.compile(self._step, dynamic=True, options={"emulate_precision_casts": True})
+        self._step_fn = compiled(self._step) if self._capture and self.compile_step else self._step
         self._slots = [_Slot() for _ in range(self.slots)]
         self._waiting: deque[PagePrompt] = deque()  # pages taken from the source (or preempted), not in a slot
         self._admitted = 0
@@ -503,6 +501,14 @@ class SlotDecoder:
             page = slot.page
             self._free(slots, index)
             yield SlotResult(page.index, tokens[:keep], reason, counts[index], page.vision_tokens)
+
+
+def compiled(step: Any) -> Any:
+    """``step`` through torch.compile as the decoder captures it.
+
+    One graph for every width (dynamic shapes); low-precision intermediates rounded as eager rounds them.
+    """
+    return torch.compile(step, dynamic=True, options={"emulate_precision_casts": True})
 
 
 def _right_aligned(generated: torch.Tensor, counts: torch.Tensor, width: int = 2048) -> torch.Tensor:
