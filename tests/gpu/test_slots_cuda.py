@@ -30,7 +30,7 @@ IMAGES = [(1224, 1584, 1), (1224, 1584, 2), (1224, 1584, 3), (600, 500, 4), (200
 def test_the_graph_captured_step_replays_exactly_what_eager_steps_compute(tiny_checkpoint, compiled):
     """bf16 (grouped GEMM experts, so the step can be captured): graph replay == eager, call after call.
 
-    ``compiled``: the graph holds the step as ``compile_decode`` builds it (the default).
+    ``compiled``: the graph holds the step as ``compile_decode=True`` builds it.
     """
     images = [page(*spec) for spec in IMAGES]
     options = {"device": "cuda", "dtype": "bfloat16", "max_new_tokens": 48, "max_batch_size": 2}

@@ -146,6 +146,7 @@ class TransformersEngine(OCREngine):
         cuda_graphs: Capture the slot decode step in a CUDA graph (GPU only).
         compile_decode: Capture the step as ``torch.compile`` builds it (GPU, with
             ``cuda_graphs``): its small kernels fused, about 10 s of compiling at first use.
+            Off by default until its tokens and speed are measured on a GPU in this form.
 
     Raises:
         ModelLoadError: The checkpoint is missing or unreadable (on first use); the message
@@ -175,7 +176,7 @@ class TransformersEngine(OCREngine):
         ignore_eos: bool = False,
         stop_loops: bool = True,
         cuda_graphs: bool = True,
-        compile_decode: bool = True,
+        compile_decode: bool = False,
     ) -> None:
         import torch
 
