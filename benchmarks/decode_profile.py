@@ -86,11 +86,11 @@ def kernels(decoder: Any, width: int, length: int, steps: int, top: int) -> list
 
     fill(decoder, width, length, steps + 2)
     rows = decoder._rows(width)
-    decoder._step_fn(rows)
+    decoder._step(rows)
     sync()
     with profile(activities=[ProfilerActivity.CUDA if torch.cuda.is_available() else ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
-            decoder._step_fn(rows)
+            decoder._step(rows)
         sync()
     times: dict[str, list[float]] = defaultdict(list)
     for event in prof.events():
@@ -112,19 +112,22 @@ def kernels(decoder: Any, width: int, length: int, steps: int, top: int) -> list
 def apply(decoder: Any, variant: str) -> None:
     """Set the decoder up as ``variant`` says (graphs are captured again at the next step).
 
-    ``base``: the plain step; ``compile``: the step as the engine compiles it by default
-    (``compile_decode``); ``split<N>``: the plain step, attention parts of N keys.
+    ``base``: the engine's step; ``split<N>``: attention parts of N keys; ``compile``: the step
+    through ``torch.compile(dynamic=True)`` (inductor's coalescing analysis off: it asserted on
+    this step with torch 2.11), captured in the same graphs. An experiment, not an engine option.
     """
     from deepseek_ocr2_loaders.engines.transformers import _paged_attention
-    from deepseek_ocr2_loaders.engines.transformers._slots import compiled
 
     decoder._graphs.clear()
-    decoder._step_fn = decoder._step
+    decoder._step = type(decoder)._step.__get__(decoder)
     _paged_attention.SPLIT_TOKENS = 512
     if variant.startswith("split"):
         _paged_attention.SPLIT_TOKENS = int(variant[len("split") :])
     elif variant == "compile":
-        decoder._step_fn = compiled(decoder._step)
+        import torch._inductor.config
+
+        torch._inductor.config.triton.coalesce_tiling_analysis = False
+        decoder._step = torch.compile(decoder._step, dynamic=True)
     elif variant != "base":
         raise SystemExit(f"unknown variant {variant!r}")
 

@@ -478,8 +478,6 @@ def engine_options(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
     options: dict[str, Any] = {"ignore_eos": True, "stop_loops": False, "max_new_tokens": args.max_new_tokens}
     if args.device:
         options["device"] = args.device
-    if args.compile_decode:
-        options["compile_decode"] = True
     return options | extra
 
 
@@ -528,7 +526,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--time-budget-s", type=float, default=480.0, help="whole run, checkpoint and load included")
     parser.add_argument("--row-time-s", type=float, help="stop a row that yields as it goes after this long")
     parser.add_argument("--work-dir", type=Path, help="where the page folders go (default: a new temporary folder)")
-    parser.add_argument("--compile-decode", action="store_true", help="the engine option compile_decode=True")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     if args.pages < 1 or args.warmup_pages < 1:
@@ -600,8 +597,7 @@ def main(argv: list[str] | None = None) -> None:
         "max_new_tokens": engine.max_new_tokens,
         "max_batch_size": engine.batch_size,
         "vision_batch_size": engine.vision_batch_size,
-        "engine_options": "ignore_eos=True, stop_loops=False, every other option default; _page_lengths hook"
-        + ("; compile_decode=True" if args.compile_decode else ""),
+        "engine_options": "ignore_eos=True, stop_loops=False, every other option default; _page_lengths hook",
         "prompt": PROMPT,
         "cache": "off (cache=False) for every loader and reader",
         "rows": args.rows,

@@ -144,9 +144,6 @@ class TransformersEngine(OCREngine):
         ignore_eos: Never stop at EOS: every page gets ``max_new_tokens`` (benchmarks only).
         stop_loops: Stop a page early when its newest tokens loop.
         cuda_graphs: Capture the slot decode step in a CUDA graph (GPU only).
-        compile_decode: Capture the step as ``torch.compile`` builds it (GPU, with
-            ``cuda_graphs``): its small kernels fused, about 10 s of compiling at first use.
-            Off by default until its tokens and speed are measured on a GPU in this form.
 
     Raises:
         ModelLoadError: The checkpoint is missing or unreadable (on first use); the message
@@ -176,7 +173,6 @@ class TransformersEngine(OCREngine):
         ignore_eos: bool = False,
         stop_loops: bool = True,
         cuda_graphs: bool = True,
-        compile_decode: bool = False,
     ) -> None:
         import torch
 
@@ -196,7 +192,6 @@ class TransformersEngine(OCREngine):
             ignore_eos=ignore_eos,
             stop_loops=stop_loops,
             cuda_graphs=cuda_graphs,
-            compile_decode=compile_decode,
         )
         if options.attn_implementation == "flash_attention_2":
             try:
@@ -423,7 +418,6 @@ class TransformersEngine(OCREngine):
             loops=loops if options.stop_loops else None,
             sync_every=SYNC_EVERY,
             use_cuda_graph=options.cuda_graphs and self._graph_ready,
-            compile_step=options.compile_decode,
             stats=stats,
         )
         return self._decoder

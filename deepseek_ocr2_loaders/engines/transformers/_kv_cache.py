@@ -74,7 +74,6 @@ class PagedKVCache:
         blocks = self.table[slot, positions // self.block_size].long()
         return blocks * self.block_size + positions % self.block_size
 
-    @torch.compiler.disable  # compiled, the write into a view of the pool became a copy of the whole pool
     def update(
         self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args: Any, **kwargs: Any
     ) -> tuple[torch.Tensor, torch.Tensor]:

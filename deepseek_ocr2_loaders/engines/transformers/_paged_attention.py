@@ -95,7 +95,8 @@ def _triton_kernels() -> tuple[Any, Any] | None:
             kv_head = head // GROUP
             dims = tl.arange(0, HEAD_DIM)
             rows = tl.arange(0, BLOCK)
-            q = (tl.load(q_ptr + seq * stride_qs + head * stride_qh + dims).to(tl.float32) * scale).to(tl.float32)
+            q = tl.load(q_ptr + seq * stride_qs + head * stride_qh + dims).to(tl.float32) * scale
+            q = q.to(tl.float32)  # torch.compile passes the scale as fp64 (decode_profile's compile variant)
             best = tl.full((), float("-inf"), tl.float32)
             total = tl.full((), 0.0, tl.float32)
             acc = tl.zeros((HEAD_DIM,), tl.float32)
@@ -159,7 +160,6 @@ def _kernel_fits(query: torch.Tensor, keys: torch.Tensor) -> bool:
     return query.is_cuda and powers and keys.stride(-1) == 1 and _triton_kernels() is not None
 
 
-@torch.compiler.disable  # a compiled decode step calls it as it is: the kernels are written for it
 def paged_attention(
     query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, batch: PagedBatch, scale: float
 ) -> torch.Tensor:

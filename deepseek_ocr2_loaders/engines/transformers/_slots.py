@@ -36,7 +36,7 @@ from ._guards import LoopCheck, WindowedNoRepeatNGram
 from ._kv_cache import BlockAllocator, PagedKVCache, blocks_for, cache_keyword, layer_caches, output_cache
 from ._vision import PagePrompt
 
-__all__ = ["PageSource", "SlotDecoder", "SlotResult", "compiled"]
+__all__ = ["PageSource", "SlotDecoder", "SlotResult"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +111,6 @@ class SlotDecoder:
         loops: Judges which pages loop (``finish_reason="repetition"``); None never stops one.
         sync_every: Decode steps between looks from the host.
         use_cuda_graph: Capture the decode step once per width and replay it (CUDA only).
-        compile_step: With CUDA graphs, capture the step as ``torch.compile`` builds it: the
-            norms, rotary embedding and router glue fuse into a few kernels (about 18% of a
-            small-width step on an H200); the KV write and paged attention stay outside it.
 
     A step runs only the first ``width`` slots, ``width`` the smallest of a few sizes (powers of
     two from 8, and ``slots``) that holds every occupied slot; pages fill the lowest free slots
@@ -133,7 +130,6 @@ class SlotDecoder:
     loops: LoopCheck | None = None
     sync_every: int = 32
     use_cuda_graph: bool = True
-    compile_step: bool = False
     stats: dict[str, float] = field(default_factory=dict)
     device_lock: Any = None  # one per device: held for each refill and stretch (see run)
 
@@ -176,7 +172,6 @@ class SlotDecoder:
         self._views: dict[int, _Rows] = {}
         self._graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self._capture = self.use_cuda_graph and self.device.type == "cuda"
-        self._step_fn = compiled(self._step) if self._capture and self.compile_step else self._step
         self._slots = [_Slot() for _ in range(self.slots)]
         self._waiting: deque[PagePrompt] = deque()  # pages taken from the source (or preempted), not in a slot
         self._admitted = 0
@@ -250,30 +245,17 @@ class SlotDecoder:
         stream.wait_stream(torch.cuda.current_stream(self.device))
         saved = [t.clone() for t in self._state()]
         with torch.cuda.stream(stream):
-            for _ in range(2):  # warm up kernels and allocator outside the graph (and compile)
-                self._warm_step(rows)
+            for _ in range(2):  # warm up kernels and allocator outside the graph
+                self._step(rows)
         torch.cuda.current_stream(self.device).wait_stream(stream)
         for tensor, copy in zip(self._state(), saved, strict=True):
             tensor.copy_(copy)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # other devices' threads go on
-            self._step_fn(rows)
+            self._step(rows)
         for tensor, copy in zip(self._state(), saved, strict=True):
             tensor.copy_(copy)
         return graph
-
-    def _warm_step(self, rows: _Rows) -> None:
-        """One step before capture; where torch.compile fails on it, the plain step from now on."""
-        try:
-            self._step_fn(rows)
-        except Exception as exc:  # compile errors have many types; the plain step computes the same
-            if self._step_fn == self._step:
-                raise
-            logger.warning(
-                "torch.compile failed on the decode step, decoding uncompiled: %s: %s", type(exc).__name__, exc
-            )
-            self._step_fn = self._step
-            self._step(rows)  # the state is restored after the warm-up steps whatever they did
 
     def _state(self) -> list[torch.Tensor]:
         """What a step changes, less the KV pool, for undoing the warm-up steps before capture.
@@ -501,14 +483,6 @@ class SlotDecoder:
             page = slot.page
             self._free(slots, index)
             yield SlotResult(page.index, tokens[:keep], reason, counts[index], page.vision_tokens)
-
-
-def compiled(step: Any) -> Any:
-    """``step`` through torch.compile as the decoder captures it.
-
-    One graph for every width (dynamic shapes); low-precision intermediates rounded as eager rounds them.
-    """
-    return torch.compile(step, dynamic=True, options={"emulate_precision_casts": True})
 
 
 def _right_aligned(generated: torch.Tensor, counts: torch.Tensor, width: int = 2048) -> torch.Tensor:
