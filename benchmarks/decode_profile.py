@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import throughput  # noqa: E402
 from _checkpoint import write_full_size_checkpoint  # noqa: E402
 
 from deepseek_ocr2_loaders import TransformersEngine  # noqa: E402
@@ -66,18 +67,19 @@ def step_ms(decoder: Any, width: int, length: int, steps: int) -> float:
 
 
 def step_bytes(model: Any, width: int, length: int) -> dict[str, float]:
-    """Bytes one step must read: dense weights, the experts the width's tokens touch (expected), live KV."""
-    lm = model.model.language_model
-    config = lm.config
-    experts = [m for m in lm.modules() if hasattr(m, "gate_up_proj") and hasattr(m, "down_proj")]
-    expert_bytes = sum(m.gate_up_proj.nbytes + m.down_proj.nbytes for m in experts)
-    total = sum(p.nbytes for p in lm.parameters()) + model.lm_head.weight.nbytes
-    embed = lm.embed_tokens.weight.nbytes  # a lookup: `width` rows, not the table
-    n, k = config.n_routed_experts, config.num_experts_per_tok
-    touched = 1 - (1 - k / n) ** width  # expected share of experts a width's tokens route to (uniform router)
-    head_dim = config.hidden_size // config.num_attention_heads
-    kv = width * length * config.num_hidden_layers * 2 * config.num_key_value_heads * head_dim * 2
-    return {"dense": total - expert_bytes - embed, "experts": expert_bytes * touched, "kv": kv}
+    """Bytes one step must read: dense weights, the experts the width's tokens touch (expected), live KV.
+
+    The terms of ``throughput.bound``, at one width and one live length.
+    """
+    text = model.config.text_config
+    counts = throughput.model_bytes(model)
+    experts = getattr(text, "n_routed_experts", None) or text.num_experts
+    touched = throughput.experts_touched(experts, text.num_experts_per_tok, width) / experts
+    return {
+        "dense": counts["dense_decode_bytes"],
+        "experts": counts["routed_expert_bytes"] * touched,
+        "kv": width * length * throughput.kv_bytes_per_token(model),
+    }
 
 
 def kernels(decoder: Any, width: int, length: int, steps: int, top: int) -> list[dict[str, Any]]:
@@ -132,20 +134,6 @@ def apply(decoder: Any, variant: str) -> None:
         raise SystemExit(f"unknown variant {variant!r}")
 
 
-def bandwidth(device: torch.device) -> float:
-    """GB/s of a large device-to-device copy (read + write counted)."""
-    a = torch.empty(2**30 if device.type == "cuda" else 2**26, dtype=torch.uint8, device=device)
-    b = torch.empty_like(a)
-    for _ in range(3):
-        b.copy_(a)
-    sync()
-    begun = time.perf_counter()
-    for _ in range(10):
-        b.copy_(a)
-    sync()
-    return 2 * a.nbytes * 10 / (time.perf_counter() - begun) / 1e9
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, required=True)
@@ -165,7 +153,8 @@ def main() -> None:
     loaded = engine._acquire()
     model, tokenizer = loaded.model, loaded.processor.tokenizer
     decoder = engine._scheduled_decoder(model, tokenizer, {})
-    gbs = bandwidth(decoder.device)
+    copy = throughput.copy_bandwidth(decoder.device, 2**30 if decoder.device.type == "cuda" else 2**26)
+    gbs = copy["measured_Bps"] / 1e9
     result: dict[str, Any] = {
         "command": " ".join(["python", *sys.argv]),
         "device": torch.cuda.get_device_name(decoder.device) if decoder.device.type == "cuda" else "cpu",

@@ -240,19 +240,25 @@ def render_pages(pdf_dir: Path) -> tuple[list[Any], list[str]]:
 
 def measure_bandwidth(bench: Bench) -> dict[str, Any]:
     """Device-to-device copy: bytes read + written per second."""
-    size = int(bench.args.copy_gib * 2**30) if bench.cuda else 256 * 2**20
-    src = torch.empty(size, dtype=torch.uint8, device=bench.device)
+    result = copy_bandwidth(bench.device, int(bench.args.copy_gib * 2**30) if bench.cuda else 256 * 2**20)
+    bench.free()
+    return result
+
+
+def copy_bandwidth(device: torch.device, size: int) -> dict[str, Any]:
+    """Bytes read + written per second by ``dst.copy_(src)`` of ``size`` bytes on ``device``."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
+    src = torch.empty(size, dtype=torch.uint8, device=device)
     dst = torch.empty_like(src)
     dst.copy_(src)
-    bench.sync()
+    sync()
     iterations = 10
     started = time.perf_counter()
     for _ in range(iterations):
         dst.copy_(src)
-    bench.sync()
+    sync()
     seconds = time.perf_counter() - started
     del src, dst
-    bench.free()
     return {
         "copy_bytes": size,
         "iterations": iterations,
@@ -578,6 +584,27 @@ def model_bytes(model: Any) -> dict[str, Any]:
     }
 
 
+def experts_touched(experts: int, top_k: int, batch: int) -> float:
+    """Expected routed experts a batch's tokens reach per layer (uniform routing)."""
+    return experts if batch >= experts else experts * (1 - (1 - top_k / experts) ** batch)
+
+
+def kv_terms(model: Any) -> dict[str, int]:
+    """The factors of one token's KV-cache bytes; times 2 (keys and values): :func:`kv_bytes_per_token`."""
+    text = model.config.text_config
+    return {
+        "layers": text.num_hidden_layers,
+        "kv_heads": text.num_key_value_heads,
+        "head_dim": getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads,
+        "dtype_bytes": next(model.parameters()).element_size(),
+    }
+
+
+def kv_bytes_per_token(model: Any) -> int:
+    """KV-cache bytes of one token, every layer."""
+    return 2 * math.prod(kv_terms(model).values())
+
+
 def bound(
     bench: Bench,
     model: Any,
@@ -602,9 +629,7 @@ def bound(
     kv_n = kv_new_tokens if kv_new_tokens is not None else n
     full_n = full_new_tokens if full_new_tokens is not None else n
     text = model.config.text_config
-    dtype_bytes = next(model.parameters()).element_size()
-    head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
-    kv_per_token = 2 * text.num_hidden_layers * text.num_key_value_heads * head_dim * dtype_bytes
+    kv_per_token = kv_bytes_per_token(model)
     counts = model_bytes(model)
     experts = getattr(text, "n_routed_experts", None) or text.num_experts
     top_k = text.num_experts_per_tok
@@ -614,7 +639,7 @@ def bound(
     rows = []
     for batch in sorted(set(batch_sizes)):
         t_avg = mean_input(batch) + kv_n / 2
-        touched = experts if batch >= experts else experts * (1 - (1 - top_k / experts) ** batch)
+        touched = experts_touched(experts, top_k, batch)
         w_step = counts["dense_decode_bytes"] + counts["moe_layers"] * touched * per_expert
         kv = batch * t_avg * kv_per_token
         step = w_step + kv
@@ -643,12 +668,7 @@ def bound(
         "bandwidth_source": f"--hbm-gbs {args.hbm_gbs}" if args.hbm_gbs else "H100 SXM datasheet 3.35 TB/s",
         "measured_copy_Bps": measured_bw,
         "kv_bytes_per_token": kv_per_token,
-        "kv_terms": {
-            "layers": text.num_hidden_layers,
-            "kv_heads": text.num_key_value_heads,
-            "head_dim": head_dim,
-            "dtype_bytes": dtype_bytes,
-        },
+        "kv_terms": kv_terms(model),
         "routed_experts": experts,
         "experts_per_token": top_k,
         "bytes_per_expert_per_layer": round(per_expert),
