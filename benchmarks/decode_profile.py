@@ -29,6 +29,7 @@ import throughput  # noqa: E402
 from _checkpoint import write_full_size_checkpoint  # noqa: E402
 
 from deepseek_ocr2_loaders import TransformersEngine  # noqa: E402
+from deepseek_ocr2_loaders.engines.transformers._slots import compiled_step  # noqa: E402
 
 
 def sync() -> None:
@@ -83,16 +84,16 @@ def step_bytes(model: Any, width: int, length: int) -> dict[str, float]:
 
 
 def kernels(decoder: Any, width: int, length: int, steps: int, top: int) -> list[dict[str, Any]]:
-    """The CUDA kernels of ``steps`` eager steps, by total time per step."""
+    """The CUDA kernels of ``steps`` steps launched from the host (no graph), by total time per step."""
     from torch.profiler import ProfilerActivity, profile
 
     fill(decoder, width, length, steps + 2)
     rows = decoder._rows(width)
-    decoder._step(rows)
+    decoder._step_once(rows)
     sync()
     with profile(activities=[ProfilerActivity.CUDA if torch.cuda.is_available() else ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
-            decoder._step(rows)
+            decoder._step_once(rows)
         sync()
     times: dict[str, list[float]] = defaultdict(list)
     for event in prof.events():
@@ -114,24 +115,27 @@ def kernels(decoder: Any, width: int, length: int, steps: int, top: int) -> list
 def apply(decoder: Any, variant: str) -> None:
     """Set the decoder up as ``variant`` says (graphs are captured again at the next step).
 
-    ``base``: the engine's step; ``split<N>``: attention parts of N keys; ``compile``: the step
-    through ``torch.compile(dynamic=True)`` (inductor's coalescing analysis off: it asserted on
-    this step with torch 2.11), captured in the same graphs. An experiment, not an engine option.
+    A variant is ``-``-joined parts: ``base`` (the engine's step), ``compile`` (the step as the
+    engine option ``compile_decode=True`` compiles it, captured in the same graphs), and for the
+    split attention kernel ``split<N>`` (parts of N keys), ``w<N>`` (warps), ``s<N>`` (stages).
     """
     from deepseek_ocr2_loaders.engines.transformers import _paged_attention
 
     decoder._graphs.clear()
-    decoder._step = type(decoder)._step.__get__(decoder)
+    decoder._views.clear()  # rebuilt, their widths marked dynamic where the step is compiled
+    decoder.compile_step, decoder._compiled = False, None
     _paged_attention.SPLIT_TOKENS = 512
-    if variant.startswith("split"):
-        _paged_attention.SPLIT_TOKENS = int(variant[len("split") :])
-    elif variant == "compile":
-        import torch._inductor.config
-
-        torch._inductor.config.triton.coalesce_tiling_analysis = False
-        decoder._step = torch.compile(decoder._step, dynamic=True)
-    elif variant != "base":
-        raise SystemExit(f"unknown variant {variant!r}")
+    _paged_attention.SPLIT_WARPS, _paged_attention.SPLIT_STAGES = 4, 3
+    for part in variant.split("-"):
+        if part == "compile":
+            decoder.compile_step, decoder._compiled = True, compiled_step(decoder._step)
+        elif part.startswith("split"):
+            _paged_attention.SPLIT_TOKENS = int(part[len("split") :])
+        elif part[0] in "ws" and part[1:].isdigit():
+            name = "SPLIT_WARPS" if part[0] == "w" else "SPLIT_STAGES"
+            setattr(_paged_attention, name, int(part[1:]))
+        elif part != "base":
+            raise SystemExit(f"unknown variant part {part!r} in {variant!r}")
 
 
 def main() -> None:
@@ -142,7 +146,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--profile", type=int, nargs=2, default=[8, 9216], metavar=("WIDTH", "LENGTH"))
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--variants", nargs="+", default=[], help="base, compile, split<N>: at --points")
+    parser.add_argument("--variants", nargs="+", default=[], help="base, compile, split<N>, w<N>, s<N>, joined by -")
     parser.add_argument("--points", nargs="+", default=["8x9216", "8x2048", "128x2048"], metavar="WIDTHxLENGTH")
     parser.add_argument("--profile-variant", default="base")
     parser.add_argument("--json", type=Path)

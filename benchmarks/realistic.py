@@ -478,6 +478,8 @@ def engine_options(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
     options: dict[str, Any] = {"ignore_eos": True, "stop_loops": False, "max_new_tokens": args.max_new_tokens}
     if args.device:
         options["device"] = args.device
+    if args.compile_decode:
+        options["compile_decode"] = True
     return options | extra
 
 
@@ -522,6 +524,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hold-free-gb", type=float, help="leave only this many GiB of GPU memory free")
     parser.add_argument("--hbm-gbs", type=float, default=4800.0, help="HBM GB/s for the bound (H200 4800, H100 3350)")
     parser.add_argument("--copy-gib", type=float, default=4.0, help="size of the bandwidth copy on the GPU")
+    parser.add_argument("--compile-decode", action="store_true", help="the engine option compile_decode=True")
     parser.add_argument("--device", help="cuda, cuda:1, cpu, auto (every GPU) or cuda:0,cuda:1; default cuda")
     parser.add_argument("--time-budget-s", type=float, default=480.0, help="whole run, checkpoint and load included")
     parser.add_argument("--row-time-s", type=float, help="stop a row that yields as it goes after this long")
@@ -597,7 +600,8 @@ def main(argv: list[str] | None = None) -> None:
         "max_new_tokens": engine.max_new_tokens,
         "max_batch_size": engine.batch_size,
         "vision_batch_size": engine.vision_batch_size,
-        "engine_options": "ignore_eos=True, stop_loops=False, every other option default; _page_lengths hook",
+        "engine_options": "ignore_eos=True, stop_loops=False, every other option default; _page_lengths hook"
+        + ("; compile_decode=True" if args.compile_decode else ""),
         "prompt": PROMPT,
         "cache": "off (cache=False) for every loader and reader",
         "rows": args.rows,

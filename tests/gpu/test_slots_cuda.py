@@ -38,6 +38,25 @@ def test_the_graph_captured_step_replays_exactly_what_eager_steps_compute(tiny_c
     assert graphs._decoder._graphs and not eager._decoder._graphs
 
 
+def test_the_compiled_step_replays_the_tokens_of_eager_plain_steps(tiny_checkpoint):
+    """compile_decode in bf16: compiled, graph-captured steps == plain eager steps, one graph for both widths."""
+    from torch._dynamo.utils import counters
+
+    images = [page(*spec) for spec in IMAGES * 2]
+    options = {"device": "cuda", "dtype": "bfloat16", "max_new_tokens": 48, "max_batch_size": 16}
+    eager = TransformersEngine(str(tiny_checkpoint), cuda_graphs=False, **options)
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = TransformersEngine(str(tiny_checkpoint), compile_decode=True, vision_batch_size=10, **options)
+    for engine in (eager, compiled):
+        engine._page_lengths = lambda image: 8 if image.width == 1224 else 48  # the batch thins out: 16 -> 8
+    expected = [o.text for o in eager.generate(images, PROMPTS["markdown"])]
+    assert [o.text for o in compiled.generate(images, PROMPTS["markdown"])] == expected
+    decoder = compiled._decoder
+    assert decoder._compiled is not None and set(decoder._graphs) == {8, 16}
+    assert counters["stats"]["unique_graphs"] == 1
+
+
 def test_slots_equal_model_generate_on_cuda_in_fp32(tiny_checkpoint):
     images = [page(*spec) for spec in IMAGES]
     options = {"device": "cuda", "dtype": "float32", "max_new_tokens": 40}

@@ -144,6 +144,9 @@ class TransformersEngine(OCREngine):
         ignore_eos: Never stop at EOS: every page gets ``max_new_tokens`` (benchmarks only).
         stop_loops: Stop a page early when its newest tokens loop.
         cuda_graphs: Capture the slot decode step in a CUDA graph (GPU only).
+        compile_decode: Run the slot decode step through ``torch.compile`` (bf16 on a GPU,
+            where the experts are grouped GEMMs): fewer, fused kernels per step, after a
+            compile of some seconds once per process; the plain step where compiling fails.
 
     Raises:
         ModelLoadError: The checkpoint is missing or unreadable (on first use); the message
@@ -173,6 +176,7 @@ class TransformersEngine(OCREngine):
         ignore_eos: bool = False,
         stop_loops: bool = True,
         cuda_graphs: bool = True,
+        compile_decode: bool = False,
     ) -> None:
         import torch
 
@@ -192,6 +196,7 @@ class TransformersEngine(OCREngine):
             ignore_eos=ignore_eos,
             stop_loops=stop_loops,
             cuda_graphs=cuda_graphs,
+            compile_decode=compile_decode,
         )
         if options.attn_implementation == "flash_attention_2":
             try:
@@ -418,6 +423,7 @@ class TransformersEngine(OCREngine):
             loops=loops if options.stop_loops else None,
             sync_every=SYNC_EVERY,
             use_cuda_graph=options.cuda_graphs and self._graph_ready,
+            compile_step=options.compile_decode and self._graph_ready,  # the per-expert loop breaks the graph
             stats=stats,
         )
         return self._decoder

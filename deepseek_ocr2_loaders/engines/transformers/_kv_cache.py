@@ -80,9 +80,26 @@ class PagedKVCache:
         """Write one token per slot at its own position (attention then reads the pool itself)."""
         blocks = self.table[self.rows, self.positions // self.block_size].long()
         offsets = blocks * self.block_size + self.positions % self.block_size
-        self.keys[layer_idx].flatten(0, 1)[offsets] = key_states[:, :, 0]
-        self.values[layer_idx].flatten(0, 1)[offsets] = value_states[:, :, 0]
+        write_tokens(self.keys[layer_idx], self.values[layer_idx], offsets, key_states[:, :, 0], value_states[:, :, 0])
         return key_states, value_states
+
+
+@torch.library.custom_op("deepseek_ocr2_loaders::write_tokens", mutates_args=("keys", "values"))
+def write_tokens(
+    keys: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, key: torch.Tensor, value: torch.Tensor
+) -> None:
+    """Write one token's keys/values per row at flat pool ``offsets`` (``block * block_size + row``).
+
+    An operator of its own, so ``torch.compile`` sees an in-place write of two rows per slot
+    and never turns it into a copy of the whole pool (it did, with static shapes).
+    """
+    keys.flatten(0, 1)[offsets] = key
+    values.flatten(0, 1)[offsets] = value
+
+
+@write_tokens.register_fake  # type: ignore[misc]
+def _(keys: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> None:
+    return None
 
 
 def blocks_for(tokens: int, block_size: int) -> int:

@@ -96,7 +96,6 @@ def _triton_kernels() -> tuple[Any, Any] | None:
             dims = tl.arange(0, HEAD_DIM)
             rows = tl.arange(0, BLOCK)
             q = tl.load(q_ptr + seq * stride_qs + head * stride_qh + dims).to(tl.float32) * scale
-            q = q.to(tl.float32)  # torch.compile passes the scale as fp64 (decode_profile's compile variant)
             best = tl.full((), float("-inf"), tl.float32)
             total = tl.full((), 0.0, tl.float32)
             acc = tl.zeros((HEAD_DIM,), tl.float32)
@@ -164,13 +163,44 @@ def paged_attention(
     query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, batch: PagedBatch, scale: float
 ) -> torch.Tensor:
     """One decode token per sequence, ``query`` ``(S, heads, 1, D)`` -> ``(S, 1, heads, D)``."""
+    return decode_attention(query, keys, values, batch.table, batch.lengths, batch.width, scale)
+
+
+@torch.library.custom_op("deepseek_ocr2_loaders::decode_attention", mutates_args=())
+def decode_attention(
+    query: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    table: torch.Tensor,
+    lengths: torch.Tensor,
+    width: int,
+    scale: float,
+) -> torch.Tensor:
+    """:func:`paged_attention` as one operator: ``torch.compile`` calls it whole, Triton kernel and all."""
+    batch = PagedBatch([keys], [values], table, lengths, width)
     if not _kernel_fits(query, keys):
-        return reference_attention(query, keys, values, batch, scale)
+        return reference_attention(query, keys, values, batch, scale).contiguous()
     return triton_attention(query, keys, values, batch, scale)
+
+
+@decode_attention.register_fake  # type: ignore[misc]
+def _(
+    query: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    table: torch.Tensor,
+    lengths: torch.Tensor,
+    width: int,
+    scale: float,
+) -> torch.Tensor:
+    sequences, heads, _, head_dim = query.shape
+    return query.new_empty((sequences, 1, heads, head_dim))
 
 
 SPLIT_TOKENS = 512
 """Keys one program of the split kernel reads: a long sequence is read by many programs at once."""
+SPLIT_WARPS, SPLIT_STAGES = 4, 3
+"""The split kernel's warps per program and software-pipeline stages (Triton's defaults)."""
 
 
 def triton_attention(
@@ -212,6 +242,8 @@ def triton_attention(
         HEAD_DIM=head_dim,
         PARTS=parts,
         SPLIT=step,
+        num_warps=SPLIT_WARPS,
+        num_stages=SPLIT_STAGES,
     )
     out = torch.empty((sequences, 1, heads, head_dim), dtype=query.dtype, device=query.device)
     combine[(sequences, heads)](

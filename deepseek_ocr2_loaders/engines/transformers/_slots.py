@@ -52,6 +52,21 @@ class SlotResult:
     vision_tokens: int
 
 
+def compiled_step(step: Any) -> Any:
+    """``step`` through ``torch.compile``, one graph (no breaks) for every width.
+
+    The rows' first dimension is marked dynamic (:meth:`SlotDecoder._rows`) and nothing else:
+    with every size dynamic, a width equal to the head size was guarded as equal to it.
+
+    The KV write and the paged attention are custom operators, so the pool is written in
+    place and the Triton kernel runs as it is. Fused kernels round bf16 where eager rounds
+    (``emulate_precision_casts``), so the tokens are eager's; inductor's coalescing analysis
+    is off (on torch 2.11 it asserted on this step).
+    """
+    options = {"emulate_precision_casts": True, "triton.coalesce_tiling_analysis": False}
+    return torch.compile(step, fullgraph=True, options=options)
+
+
 class PageSource(Protocol):
     """Where the decoder takes its pages from: the engine's :class:`~._scheduler.Replica`."""
 
@@ -111,6 +126,8 @@ class SlotDecoder:
         loops: Judges which pages loop (``finish_reason="repetition"``); None never stops one.
         sync_every: Decode steps between looks from the host.
         use_cuda_graph: Capture the decode step once per width and replay it (CUDA only).
+        compile_step: Run the step through ``torch.compile`` (one graph for every width, fused
+            elementwise work); the plain step if compiling fails.
 
     A step runs only the first ``width`` slots, ``width`` the smallest of a few sizes (powers of
     two from 8, and ``slots``) that holds every occupied slot; pages fill the lowest free slots
@@ -130,6 +147,7 @@ class SlotDecoder:
     loops: LoopCheck | None = None
     sync_every: int = 32
     use_cuda_graph: bool = True
+    compile_step: bool = False
     stats: dict[str, float] = field(default_factory=dict)
     device_lock: Any = None  # one per device: held for each refill and stretch (see run)
 
@@ -172,6 +190,7 @@ class SlotDecoder:
         self._views: dict[int, _Rows] = {}
         self._graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self._capture = self.use_cuda_graph and self.device.type == "cuda"
+        self._compiled = compiled_step(self._step) if self.compile_step else None
         self._slots = [_Slot() for _ in range(self.slots)]
         self._waiting: deque[PagePrompt] = deque()  # pages taken from the source (or preempted), not in a slot
         self._admitted = 0
@@ -190,6 +209,12 @@ class SlotDecoder:
                 cache=cache,
                 paged=_paged_attention.PagedBatch(cache.keys, cache.values, cache.table, cache.lengths, columns),
             )
+            if self.compile_step:  # the width is the one size that varies: one compiled graph serves them all
+                rows = self._views[width]
+                for tensor in (rows.tokens, rows.recent, rows.generated, rows.counts, rows.limits, rows.finished):
+                    torch._dynamo.mark_dynamic(tensor, 0)
+                for tensor in (cache.table, cache.positions, cache.lengths, cache.rows):
+                    torch._dynamo.mark_dynamic(tensor, 0)
         return self._views[width]
 
     # -- one decode step (graph-capturable: no host syncs, static shapes) ----------------
@@ -232,7 +257,7 @@ class SlotDecoder:
     def _run_step(self, width: int) -> None:
         rows = self._rows(width)
         if not self._capture:
-            self._step(rows)
+            self._step_once(rows)
             return
         graph = self._graphs.get(width)
         if graph is None:
@@ -245,17 +270,36 @@ class SlotDecoder:
         stream.wait_stream(torch.cuda.current_stream(self.device))
         saved = [t.clone() for t in self._state()]
         with torch.cuda.stream(stream):
-            for _ in range(2):  # warm up kernels and allocator outside the graph
-                self._step(rows)
+            for _ in range(2):  # warm up kernels and allocator outside the graph (and compile)
+                self._step_once(rows)
         torch.cuda.current_stream(self.device).wait_stream(stream)
         for tensor, copy in zip(self._state(), saved, strict=True):
             tensor.copy_(copy)
         graph = torch.cuda.CUDAGraph()
+        step = self._compiled or self._step
         with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # other devices' threads go on
-            self._step(rows)
+            step(rows)
         for tensor, copy in zip(self._state(), saved, strict=True):
             tensor.copy_(copy)
         return graph
+
+    def _step_once(self, rows: _Rows) -> None:
+        """One step, compiled where asked; a compile that fails leaves the plain step for good.
+
+        A failure comes from tracing or code generation, before the compiled step runs (one
+        graph, no breaks), so nothing has changed yet and the plain step takes this one over.
+        """
+        if self._compiled is None:
+            self._step(rows)
+            return
+        try:
+            self._compiled(rows)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:  # torch raises many kinds here (dynamo, inductor, triton)
+            logger.warning("torch.compile of the decode step failed (%s); decoding with the plain step", exc)
+            self._compiled = None
+            self._step(rows)
 
     def _state(self) -> list[torch.Tensor]:
         """What a step changes, less the KV pool, for undoing the warm-up steps before capture.
