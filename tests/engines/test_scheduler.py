@@ -48,6 +48,41 @@ def test_async_callers_share_the_engine_like_threads(engine):
     assert asyncio.run(each()) == expected
 
 
+def test_async_callers_hold_no_thread_while_their_pages_decode(engine):
+    """``asyncio.gather`` over more one-page calls than the loop's executor has threads: all decode together."""
+    (replica,) = engine._replicas
+    replica.stats["pages_at_once_max"] = 0
+    images = IMAGES * 2  # 12 callers, 2 executor threads
+
+    async def each() -> list[str]:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2))
+        outputs = await asyncio.gather(*(engine.agenerate([image], MARKDOWN) for image in images))
+        return [batch[0].text for batch in outputs]
+
+    got = asyncio.run(each())
+    assert got == [o.text for o in engine.generate(images, MARKDOWN)]
+    assert replica.stats["pages_at_once_max"] > 2  # a thread per waiting call would have allowed 2
+
+
+def test_a_cancelled_async_call_leaves_its_queued_pages_undecoded(engine):
+    (replica,) = engine._replicas
+
+    async def cancel_one() -> list[str]:
+        kept = asyncio.ensure_future(engine.agenerate(IMAGES[:1], MARKDOWN))
+        dropped = asyncio.ensure_future(engine.agenerate(IMAGES * 4, MARKDOWN))  # more pages than slots
+        await asyncio.sleep(0.2)  # both queued
+        dropped.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await dropped
+        return [o.text for o in await kept]
+
+    before = replica.stats.get("pages", 0)
+    assert len(asyncio.run(cancel_one())) == 1
+    decoded = replica.stats["pages"] - before
+    assert decoded < 1 + len(IMAGES) * 4  # the pages not yet in a slot were skipped
+    assert len(engine.generate(IMAGES[:2], MARKDOWN)) == 2  # and the engine goes on
+
+
 def test_a_caller_whose_image_cannot_be_read_fails_alone(engine):
     broken = Image.new("RGB", (0, 0))  # the processor cannot resize an empty image
     with ThreadPoolExecutor(3) as pool:

@@ -9,10 +9,12 @@ Uses transformers' native ``DeepseekOcr2ForConditionalGeneration`` and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any, cast
@@ -331,21 +333,43 @@ class TransformersEngine(OCREngine):
                 outputs.extend(generate_padded(self, images[start : start + self.batch_size], prompt))
             return outputs
 
+    async def agenerate(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
+        """Async :meth:`generate`: the pages join the shared queue and the caller holds no thread while they decode.
+
+        (A thread per waiting call would cap the pages in flight at the event loop's default
+        executor, about 20 workers, however many files ``asyncio.gather`` starts.)
+        """
+        if self.options.decode != "slots":
+            return await super().agenerate(images, prompt)
+        with _mapped_generation_errors():
+            pending, finish = await asyncio.to_thread(self._submit_slots, images, prompt)  # may load the model
+            return finish(await asyncio.wrap_future(pending))
+
     def _generate_slots(self, images: list[Image.Image], prompt: str) -> list[EngineOutput]:
+        pending, finish = self._submit_slots(images, prompt)
+        return finish(pending.result())
+
+    def _submit_slots(
+        self, images: list[Image.Image], prompt: str
+    ) -> tuple[Future[list[EngineOutput]], Callable[[list[EngineOutput]], list[EngineOutput]]]:
+        """Queue the pages; and what the caller runs on their outputs (``last_stats``: the replicas' work meanwhile)."""
         queue, replicas = self._page_queue()
         tokenizer = replicas[0].engine._acquire().processor.tokenizer
         if len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) > PROMPT_TEXT_ROOM:
             raise ConfigError(f"the prompt is longer than the {PROMPT_TEXT_ROOM} tokens a slot holds besides the image")
         before, started = _summed(replicas), time.perf_counter()
-        outputs: list[EngineOutput] = queue.generate(images, prompt, self.options.max_new_tokens)
-        after = _summed(replicas)
-        self.last_stats = {
-            **{key: value - before.get(key, 0.0) for key, value in after.items()},
-            **{key: after.get(key, 0.0) for key in ("blocks_used_max", "pages_at_once_max")},
-            "total_s": time.perf_counter() - started,
-            "slots": sum(getattr(r.engine._decoder, "slots", 0) for r in replicas),  # (one read: it may be rebuilt)
-        }
-        return outputs
+
+        def finish(outputs: list[EngineOutput]) -> list[EngineOutput]:
+            after = _summed(replicas)
+            self.last_stats = {
+                **{key: value - before.get(key, 0.0) for key, value in after.items()},
+                **{key: after.get(key, 0.0) for key in ("blocks_used_max", "pages_at_once_max")},
+                "total_s": time.perf_counter() - started,
+                "slots": sum(getattr(r.engine._decoder, "slots", 0) for r in replicas),  # (one read: it may be rebuilt)
+            }
+            return outputs
+
+        return queue.submit(images, prompt, self.options.max_new_tokens), finish
 
     def _page_queue(self) -> tuple[Any, list[Any]]:
         """This engine's page queue and its replicas (one per device), started on first use."""

@@ -42,15 +42,23 @@ logger = logging.getLogger(__name__)
 
 @dataclass(eq=False)
 class _Call:
-    """One ``generate`` call: its pages, and its outputs as they finish."""
+    """One ``generate`` call: its pages, its outputs as they finish, and the future that hands them over.
+
+    ``dropped``: the call failed or its caller cancelled it (an ``await`` that was cancelled);
+    its pages still queued are then skipped.
+    """
 
     images: list[Any]
     prompt: str
     limit: int
     outputs: list[EngineOutput | None]
     remaining: int
-    done: threading.Event = field(default_factory=threading.Event)
+    future: Future[list[EngineOutput]] = field(default_factory=Future)
     error: BaseException | None = None
+
+    @property
+    def dropped(self) -> bool:
+        return self.error is not None or self.future.cancelled()
 
 
 @dataclass(eq=False)
@@ -76,26 +84,32 @@ class PageQueue:
         self._ids = itertools.count()
         self._closed = False
 
-    def generate(self, images: list[Any], prompt: str, limit: int) -> list[EngineOutput]:
-        """The outputs of these images, in order, decoded beside every other caller's pages."""
-        if not images:
-            return []
+    def submit(self, images: list[Any], prompt: str, limit: int) -> Future[list[EngineOutput]]:
+        """Queue these images; the future gives their outputs, in order, decoded beside every other caller's.
+
+        An async caller awaits it (``asyncio.wrap_future``) and holds no thread meanwhile;
+        cancelling it drops the call's pages not yet decoding.
+        """
         call = _Call(list(images), prompt, limit, [None] * len(images), len(images))
+        if not images:
+            call.future.set_result([])
+            return call.future
         with self._changed:
             if self._closed:
                 raise EngineError("the engine is closed")
             self._jobs.extend(_Job(call, index, next(self._ids)) for index in range(len(images)))
             self._changed.notify_all()
-        call.done.wait()
-        if call.error is not None:
-            raise call.error
-        return [output for output in call.outputs if output is not None]
+        return call.future
+
+    def generate(self, images: list[Any], prompt: str, limit: int) -> list[EngineOutput]:
+        """The outputs of these images, in order (:meth:`submit`, waited for)."""
+        return self.submit(images, prompt, limit).result()
 
     def take(self, limit: int, *, block: bool) -> list[_Job]:
         """Up to ``limit`` pages of one prompt; ``block``: wait for the first. [] once the queue closes."""
         with self._changed:
             while not self._closed:
-                while self._jobs and self._jobs[0].call.error is not None:  # its call failed meanwhile
+                while self._jobs and self._jobs[0].call.dropped:  # its call failed or was cancelled meanwhile
                     self._jobs.popleft()
                 if self._jobs or not block:
                     break
@@ -104,7 +118,7 @@ class PageQueue:
             prompt = self._jobs[0].call.prompt if self._jobs else None
             while self._jobs and len(taken) < limit and self._jobs[0].call.prompt == prompt:
                 job = self._jobs.popleft()
-                if job.call.error is None:
+                if not job.call.dropped:
                     self._taken[job.id] = job
                     taken.append(job)
             return [] if self._closed else taken
@@ -130,20 +144,25 @@ class PageQueue:
             self._changed.notify_all()
 
     def job(self, job_id: int) -> _Job | None:
+        """The page handed out under this id, while its call still wants it (else it is forgotten here)."""
         with self._changed:
-            return self._taken.get(job_id)
+            job = self._taken.get(job_id)
+            if job is not None and job.call.dropped:
+                del self._taken[job_id]
+                return None
+            return job
 
     def deliver(self, job_id: int, output: EngineOutput) -> None:
         with self._changed:
             job = self._taken.pop(job_id, None)
-            if job is None or job.call.error is not None:
+            if job is None or job.call.dropped:
                 return
             call = job.call
             call.outputs[job.index] = output
             call.remaining -= 1
             finished = call.remaining == 0
-        if finished:
-            call.done.set()
+        if finished and call.future.set_running_or_notify_cancel():
+            call.future.set_result([output for output in call.outputs if output is not None])
 
     def fail(self, jobs: list[_Job], exc: BaseException) -> None:
         """The calls of these pages raise ``exc`` (as an :class:`EngineError` if it is not ours)."""
@@ -152,13 +171,14 @@ class PageQueue:
             wrapped.__cause__, exc = exc, wrapped
         calls = {id(job.call): job.call for job in jobs}
         with self._changed:
-            for call in calls.values():
-                if call.error is None and not call.done.is_set():
-                    call.error = exc
-            for job_id in [key for key, job in self._taken.items() if job.call.error is not None]:
+            failing = [call for call in calls.values() if not call.dropped and not call.future.done()]
+            for call in failing:
+                call.error = exc
+            for job_id in [key for key, job in self._taken.items() if job.call.dropped]:
                 del self._taken[job_id]
-        for call in calls.values():
-            call.done.set()
+        for call in failing:
+            if call.future.set_running_or_notify_cancel():
+                call.future.set_exception(exc)
 
     def close(self, exc: BaseException | None = None) -> None:
         """No more pages; every call still waiting fails (with ``exc``, or :class:`EngineError`)."""
@@ -304,7 +324,7 @@ class Replica:
             except Exception as exc:  # noqa: BLE001 - this page's image; the others go on
                 self.queue.fail([job], exc)
                 continue
-            if job.call.error is None:
+            if not job.call.dropped:
                 batch.append((job, inputs, limit))
         self._add("preprocess_wait_s", time.perf_counter() - begun)
         return batch
