@@ -22,6 +22,15 @@ def isolated_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     return folder
 
 
+@pytest.fixture(autouse=True)
+def no_parked_render_workers() -> Iterator[None]:
+    """Every test starts with no idle render workers parked by an earlier test's pools (processes it would count)."""
+    from deepseek_ocr2_loaders.sources._render_pool import _idle
+
+    _idle.stop_all()
+    yield
+
+
 @pytest.fixture(scope="session")
 def real_pdfs() -> Path:
     assert REAL_PDFS.is_dir(), f"real PDF fixtures missing at {REAL_PDFS}"

@@ -8,10 +8,15 @@ on. The workers also render in parallel, which threads cannot (PyMuPDF holds the
 
 Workers are started on demand, reused for the whole run and sent the file path and page
 index (the bytes once per worker for in-memory documents); pages come back in input order.
+A pool that finished its pages leaves its idle workers to the next pool for a while
+(:data:`IDLE_SECONDS`): callers that convert file by file (``SimpleDirectoryReader``, a
+server, ``asyncio.gather`` over files) would otherwise start a process, about 0.35 s of CPU,
+per file.
 """
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import queue
@@ -30,6 +35,7 @@ from PIL import Image
 
 from ..errors import ConfigError, DeepSeekOCR2Error, InputError, RenderCrashError, RenderTimeout
 from ..options import RenderPolicy
+from ..settings import render_faults
 from ._base import DocumentSource, SourcePage
 from ._render_wire import decode_error, receive, send
 
@@ -50,6 +56,10 @@ _COMMAND = (
     "from deepseek_ocr2_loaders.sources._render_worker import main; main()"
 )
 _keys = itertools.count()
+IDLE_SECONDS = 30.0
+"""How long a worker no pool is using waits for the next pool before it is stopped."""
+MAX_IDLE = 16
+"""Idle workers kept at most (the rest are stopped at once)."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,8 @@ class _Worker:
         self.proc = subprocess.Popen([sys.executable, "-c", _COMMAND], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.ready, self.key, self.slot = False, -1, None
         self.deadline = time.monotonic() + START_TIMEOUT
-        self._events = events
+        self.faults = render_faults()  # what it was started with: a pool under other faults (tests) does not reuse it
+        self.events: queue.SimpleQueue[Any] | None = events  # the pool that owns it hears its replies; None while idle
         self._reader = threading.Thread(target=self._read, name="ocr-render-reader", daemon=True)
         self._reader.start()
 
@@ -113,10 +124,15 @@ class _Worker:
         assert self.proc.stdout is not None  # noqa: S101 - Popen(stdout=PIPE) sets it
         try:
             while (message := receive(self.proc.stdout)) is not None:
-                self._events.put((self, message))
+                self._tell((self, message))
         except (OSError, ValueError):  # the pipe broke or was closed under us: the worker is gone
             pass
-        self._events.put((self, None))
+        self._tell((self, None))
+
+    def _tell(self, event: tuple[_Worker, Any]) -> None:
+        events = self.events
+        if events is not None:
+            events.put(event)
 
     def submit(self, slot: _Slot, timeout: float) -> None:
         task: RenderTask = slot.item  # type: ignore[assignment]
@@ -141,6 +157,70 @@ class _Worker:
         return status
 
 
+class _IdleWorkers:
+    """Ready workers that finished pools left behind, for the next pool to take; stopped after :data:`IDLE_SECONDS`."""
+
+    def __init__(self) -> None:
+        self._workers: list[tuple[float, _Worker]] = []  # (when it is stopped, the worker), oldest first
+        self._changed = threading.Condition()
+        self._reaper: threading.Thread | None = None
+
+    def put(self, worker: _Worker) -> None:
+        worker.events = None
+        with self._changed:
+            self._workers.append((time.monotonic() + IDLE_SECONDS, worker))
+            surplus = self._workers[:-MAX_IDLE]
+            del self._workers[:-MAX_IDLE]
+            if self._reaper is None:
+                self._reaper = threading.Thread(target=self._reap, name="ocr-render-reaper", daemon=True)
+                self._reaper.start()
+        for _, extra in surplus:
+            extra.kill()
+
+    def take(self, events: queue.SimpleQueue[Any]) -> _Worker | None:
+        """The most recently idle live worker started under the current faults, now reporting to ``events``."""
+        faults, dead = render_faults(), []
+        with self._changed:
+            for index in range(len(self._workers) - 1, -1, -1):
+                worker = self._workers[index][1]
+                if worker.proc.poll() is not None:
+                    dead.append(self._workers.pop(index)[1])
+                elif worker.faults == faults:
+                    del self._workers[index]
+                    worker.events = events
+                    break
+            else:
+                worker = None
+        for gone in dead:
+            gone.kill()
+        return worker
+
+    def stop_all(self) -> None:
+        with self._changed:
+            workers, self._workers = [w for _, w in self._workers], []
+            self._changed.notify_all()
+        for worker in workers:
+            worker.kill()
+
+    def _reap(self) -> None:
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                expired = [w for until, w in self._workers if until <= now]
+                self._workers = [(until, w) for until, w in self._workers if until > now]
+                if not expired:
+                    if not self._workers:
+                        self._reaper = None
+                        return
+                    self._changed.wait(self._workers[0][0] - now)
+            for worker in expired:
+                worker.kill()
+
+
+_idle = _IdleWorkers()
+atexit.register(_idle.stop_all)
+
+
 class RenderPool:
     """Worker processes that render :class:`RenderTask` pages under a per-page deadline.
 
@@ -154,6 +234,7 @@ class RenderPool:
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._rendering = 0  # render() calls under way: a close then stops every worker (one may be busy)
 
     def render(self, items: Iterable[T]) -> Iterator[T | Rendered]:
         """Yield ``items`` in order, each :class:`RenderTask` replaced by its :class:`Rendered`.
@@ -165,6 +246,8 @@ class RenderPool:
         window: deque[_Slot] = deque()
         queued: deque[_Slot] = deque()
         failure: Exception | None = None
+        with self._lock:
+            self._rendering += 1
         try:
             while True:
                 while failure is None and source is not None and len(window) < 2 * self.policy.workers:
@@ -191,6 +274,8 @@ class RenderPool:
         finally:
             for worker in [w for w in self._workers if w.slot is not None]:  # results nobody will read
                 self._retire(worker)
+            with self._lock:
+                self._rendering -= 1
             close = getattr(source, "close", None)
             if close is not None:
                 close()
@@ -215,7 +300,7 @@ class RenderPool:
             with self._lock:
                 if self._closed:
                     raise DeepSeekOCR2Error("the render pool is closed")
-                self._workers.append(_Worker(self._events))
+                self._workers.append(_idle.take(self._events) or _Worker(self._events))
 
     def _wait(self) -> None:
         """Handle one reply, death or expired deadline."""
@@ -271,12 +356,20 @@ class RenderPool:
         return worker.kill()
 
     def close(self) -> None:
-        """Stop every worker now (safe from another thread, and more than once)."""
+        """Done: idle workers go to the next pool (safe from another thread, and more than once).
+
+        While a render is under way (a caller stopping it from another thread), every worker is
+        stopped now: one may be busy, or about to be.
+        """
         with self._lock:
             self._closed = True
             workers, self._workers = self._workers, []
+            rendering = self._rendering > 0
         for worker in workers:
-            worker.kill()
+            if rendering or not worker.ready or worker.slot is not None or worker.proc.poll() is not None:
+                worker.kill()
+            else:
+                _idle.put(worker)
         self._events.put((None, None))  # wakes a render() waiting for a reply
 
     def __enter__(self) -> RenderPool:

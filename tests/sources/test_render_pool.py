@@ -16,8 +16,8 @@ import hostile_files as bad
 import pytest
 
 from deepseek_ocr2_loaders import ConfigError, RenderCrashError, RenderPolicy, RenderTimeout
-from deepseek_ocr2_loaders.sources import open_source
-from deepseek_ocr2_loaders.sources._render_pool import DocumentRef, RenderPool, RenderTask
+from deepseek_ocr2_loaders.sources import _render_pool, open_source
+from deepseek_ocr2_loaders.sources._render_pool import DocumentRef, RenderPool, RenderTask, _idle
 
 
 def faults(monkeypatch: pytest.MonkeyPatch, *entries: tuple[str, str, int]) -> None:
@@ -33,6 +33,21 @@ def tasks(source: Path | bytes, name: str | None = None) -> list[RenderTask]:
 def no_workers_left() -> bool:
     deadline = time.monotonic() + 5
     while bad.render_workers_of(os.getpid()):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def parked() -> set[int]:
+    """The pids of the idle workers finished pools left for the next one."""
+    return {worker.proc.pid for _, worker in _idle._workers}
+
+
+def only_parked_workers_left() -> bool:
+    """Every live worker is an idle one parked for reuse (none busy, none leaked)."""
+    deadline = time.monotonic() + 5
+    while set(bad.render_workers_of(os.getpid())) != parked():
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
@@ -55,7 +70,47 @@ def test_pages_come_back_in_order_with_the_pixels_of_an_in_process_render(real_p
                 local.height,
                 local.text,
             )
+    assert len(parked()) == 2 and only_parked_workers_left()  # left for the next pool
+    _idle.stop_all()
     assert no_workers_left()
+
+
+def test_a_new_pool_takes_the_idle_workers_of_a_finished_one_instead_of_starting_processes(real_pdfs: Path) -> None:
+    """File-by-file callers build a pool per file: the worker process outlives each pool."""
+    pdf = real_pdfs / "load_v_error.pdf"
+    pages = tasks(pdf)
+    with RenderPool(RenderPolicy(workers=1)) as pool:
+        first = list(pool.render(pages[:2]))
+    (worker,) = parked()
+    for index in (2, 3):
+        with RenderPool(RenderPolicy(workers=1)) as pool:
+            (result,) = list(pool.render(pages[index : index + 1]))
+        assert result.page is not None and parked() == {worker}  # the same process rendered it
+        with open_source(pdf) as document:
+            assert result.page.image.tobytes() == document.load_page(index).image.tobytes()
+    assert [r.task.index for r in first] == [0, 1]
+    assert bad.render_workers_of(os.getpid()) == [worker]
+
+
+def test_idle_workers_stop_after_the_idle_time(real_pdfs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_render_pool, "IDLE_SECONDS", 0.3)
+    with RenderPool(RenderPolicy(workers=1)) as pool:
+        list(pool.render(tasks(real_pdfs / "load_v_error.pdf")[:1]))
+    assert len(parked()) == 1
+    assert no_workers_left()  # within 5 s: stopped by the reaper, no pool asked for it
+
+
+def test_a_worker_started_under_other_faults_is_not_reused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "hangs_on_page_2.pdf"
+    path.write_bytes(bad.text_pdf(2))
+    with RenderPool(RenderPolicy(workers=1)) as pool:
+        list(pool.render(tasks(path)[:1]))
+    (clean,) = parked()
+    faults(monkeypatch, ("hang", path.name, 1))
+    with RenderPool(RenderPolicy(workers=1, page_timeout=1)) as pool:
+        results = list(pool.render(tasks(path)))
+    assert isinstance(results[1].error, RenderTimeout)  # a fresh worker, started with the fault
+    assert clean in parked()
 
 
 def test_a_hanging_page_times_out_and_the_run_goes_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -70,7 +125,7 @@ def test_a_hanging_page_times_out_and_the_run_goes_on(monkeypatch: pytest.Monkey
     error = results[1].error
     assert isinstance(error, RenderTimeout) and isinstance(error, TimeoutError)
     assert (error.source, error.page) == (str(path), 1) and "within 2 s" in str(error)
-    assert no_workers_left()
+    assert only_parked_workers_left()  # the hung worker is gone, the idle one parked
 
 
 def test_a_worker_killed_by_sigsegv_fails_its_page_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -145,7 +200,7 @@ def test_closing_the_iterator_early_stops_busy_workers(monkeypatch: pytest.Monke
     results.close()  # page 3 is hanging in a worker: that worker is stopped now
     assert [w for w in pool._workers if w.slot is not None] == []
     pool.close()
-    assert no_workers_left()
+    assert only_parked_workers_left()  # the idle one waits for the next pool; the busy one is gone
 
 
 @pytest.mark.parametrize(
