@@ -2,10 +2,14 @@
 
 Such a caller waits for each file before it names the next, so the GPU would see one page at a
 time. After two calls on neighbouring files of one folder, the next files of that folder are
-read together in the background, one batch for the engine, and a later call for one of them
-takes its records instead of reading it again. At most ``files`` files are read ahead; a file
-changed since (size or modification time) is read again; a read-ahead that fails costs nothing
-but the time: the file is then read as if it had not been read ahead.
+read together in the background, and a later call for one of them takes its records instead of
+reading it again. They are read in chunks of a quarter of the engine's batch, up to twice the
+batch ahead of the caller: a chunk's records come when its longest page is done, and the
+chunks after it keep the engine's slots full meanwhile (one chunk of a whole batch would leave
+them emptying while its longest page finishes). A file changed since (size or modification
+time) is read again; a read-ahead that fails costs nothing but the time: the file is then read
+as if it had not been read ahead. A caller that stops early leaves at most ``2 * files`` files
+read for nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ class ReadAhead:
 
     Args:
         load: Records of a list of files, in order (the loader's own reading, options included).
-        files: How many files to read ahead at most (the engine's batch size).
+        files: The engine's batch size; twice as many files are read ahead at most.
     """
 
     def __init__(self, load: Callable[[list[Path]], Iterator[DocumentRecord]], files: int) -> None:
@@ -68,18 +72,17 @@ class ReadAhead:
         yield from self._load([path])
 
     def _extend(self, path: Path) -> None:
-        """Start reading the files after ``path`` (and after those already ahead), up to ``files``."""
-        if len(self._ahead) > self._files // 2:
-            return
-        start = max([path, *self._ahead], key=str)
-        upcoming = self._after(start, self._files - len(self._ahead))
-        if not upcoming:
-            return
-        futures: dict[Path, Future[list[DocumentRecord]]] = {file: Future() for file in upcoming}
-        for file, future in futures.items():
-            self._ahead[file] = (_stamp(file), future)
-        # a daemon: a caller that stops early (or exits) never waits for pages it did not ask for
-        threading.Thread(target=self._read, args=(futures,), name="ocr-read-ahead", daemon=True).start()
+        """Start reading the files after ``path`` (and after those already ahead), a chunk per thread."""
+        chunk = max(1, self._files // 4)
+        while 2 * self._files - len(self._ahead) >= chunk:
+            upcoming = self._after(max([path, *self._ahead], key=str), chunk)
+            if not upcoming:
+                return
+            futures: dict[Path, Future[list[DocumentRecord]]] = {file: Future() for file in upcoming}
+            for file, future in futures.items():
+                self._ahead[file] = (_stamp(file), future)
+            # a daemon: a caller that stops early (or exits) never waits for pages it did not ask for
+            threading.Thread(target=self._read, args=(futures,), name="ocr-read-ahead", daemon=True).start()
 
     def _after(self, path: Path, count: int) -> list[Path]:
         """The ``count`` files after ``path`` in its folder with its suffix, in name order (as SimpleDirectoryReader).

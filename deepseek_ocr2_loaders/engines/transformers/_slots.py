@@ -385,6 +385,7 @@ class SlotDecoder:
         """``sync_every`` decode steps of the occupied slots; the pages that finished."""
         self._grow(slots)
         width = self._compact(slots)
+        occupied = sum(not slot.done for slot in slots)  # the pages this stretch decodes
         begun = time.perf_counter()
         self.cache.table.copy_(self.table)
         if not self._capture:  # eager steps read only the table columns in use
@@ -397,7 +398,6 @@ class SlotDecoder:
         self._add("decode_s", time.perf_counter() - begun)
         self._add("steps", self.sync_every)
         self._add("slot_steps", self.sync_every * width)
-        occupied = sum(not slot.done for slot in slots)
         self.stats["pages_at_once_max"] = max(self.stats.get("pages_at_once_max", 0), occupied)
         self.stats["blocks_used_max"] = max(self.stats.get("blocks_used_max", 0), self.allocator.used)
         return finished
