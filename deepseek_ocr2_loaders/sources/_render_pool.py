@@ -8,10 +8,12 @@ on. The workers also render in parallel, which threads cannot (PyMuPDF holds the
 
 Workers are started on demand, reused for the whole run and sent the file path and page
 index (the bytes once per worker for in-memory documents); pages come back in input order.
-A pool that finished its pages leaves its idle workers to the next pool for a while
-(:data:`IDLE_SECONDS`): callers that convert file by file (``SimpleDirectoryReader``, a
-server, ``asyncio.gather`` over files) would otherwise start a process, about 0.35 s of CPU,
-per file.
+Workers are shared by the process's pools: a pool hands a worker back as soon as it has no
+page queued for it, and keeps none idle; the next pool (or another pool running at the same
+time) takes it, and at most :data:`MAX_LIVE` run at once (more only for a policy asking more).
+Callers that convert file by file (``SimpleDirectoryReader``, a server, ``asyncio.gather``
+over files) would otherwise start a process, about 0.35 s of CPU, per file. A worker nobody
+takes for :data:`IDLE_SECONDS` is stopped.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import logging
+import os
 import queue
 import signal
 import subprocess
@@ -58,8 +61,8 @@ _COMMAND = (
 _keys = itertools.count()
 IDLE_SECONDS = 30.0
 """How long a worker no pool is using waits for the next pool before it is stopped."""
-MAX_IDLE = 16
-"""Idle workers kept at most (the rest are stopped at once)."""
+MAX_LIVE = min(8, os.cpu_count() or 1)
+"""Render workers alive at once in this process, every pool's together (a policy with more workers may start more)."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,7 @@ class _Worker:
         """Stop the process now; its exit status."""
         self.proc.kill()
         status = self.proc.wait()
+        _idle.stopped(self)
         if self._reader is not threading.current_thread():
             self._reader.join(timeout=5)  # the pipe is at EOF now: the reader ends at once
         for pipe in (self.proc.stdin, self.proc.stdout):
@@ -158,10 +162,11 @@ class _Worker:
 
 
 class _IdleWorkers:
-    """Ready workers that finished pools left behind, for the next pool to take; stopped after :data:`IDLE_SECONDS`."""
+    """The process's render workers no pool is using: handed to the next pool, stopped after :data:`IDLE_SECONDS`."""
 
     def __init__(self) -> None:
         self._workers: list[tuple[float, _Worker]] = []  # (when it is stopped, the worker), oldest first
+        self._live: set[_Worker] = set()  # every worker started and not yet stopped, in a pool or here
         self._changed = threading.Condition()
         self._reaper: threading.Thread | None = None
 
@@ -169,31 +174,44 @@ class _IdleWorkers:
         worker.events = None
         with self._changed:
             self._workers.append((time.monotonic() + IDLE_SECONDS, worker))
-            surplus = self._workers[:-MAX_IDLE]
-            del self._workers[:-MAX_IDLE]
             if self._reaper is None:
                 self._reaper = threading.Thread(target=self._reap, name="ocr-render-reaper", daemon=True)
                 self._reaper.start()
-        for _, extra in surplus:
-            extra.kill()
 
-    def take(self, events: queue.SimpleQueue[Any]) -> _Worker | None:
-        """The most recently idle live worker started under the current faults, now reporting to ``events``."""
-        faults, dead = render_faults(), []
+    def acquire(self, events: queue.SimpleQueue[Any], limit: int) -> _Worker | None:
+        """A worker reporting to ``events``: an idle one started under the current faults, else a new one.
+
+        None while ``limit`` workers are alive and none is idle (another pool will hand one back).
+        An idle worker started under other faults (tests) is stopped to make room.
+        """
+        faults, stop = render_faults(), []
         with self._changed:
             for index in range(len(self._workers) - 1, -1, -1):
                 worker = self._workers[index][1]
                 if worker.proc.poll() is not None:
-                    dead.append(self._workers.pop(index)[1])
+                    stop.append(self._workers.pop(index)[1])
                 elif worker.faults == faults:
                     del self._workers[index]
                     worker.events = events
                     break
             else:
                 worker = None
-        for gone in dead:
+                if len(self._live) - len(stop) >= limit and self._workers:
+                    stop.append(self._workers.pop(0)[1])
+        for gone in stop:
             gone.kill()
+        if worker is not None:
+            return worker
+        with self._changed:
+            if len(self._live) >= limit:
+                return None
+            worker = _Worker(events)
+            self._live.add(worker)
         return worker
+
+    def stopped(self, worker: _Worker) -> None:
+        with self._changed:
+            self._live.discard(worker)
 
     def stop_all(self) -> None:
         with self._changed:
@@ -263,12 +281,14 @@ class RenderPool:
                     window.append(slot)
                     queued.append(slot) if isinstance(item, RenderTask) else slot.finish(item)
                 self._dispatch(queued)
+                if not queued:
+                    self._hand_back_idle()
                 while window and window[0].done:
                     yield window.popleft().result  # type: ignore[misc]
                 if not window and (failure is not None or source is None):
                     break
                 if any(not slot.done for slot in window):
-                    self._wait()
+                    self._wait(poll=bool(queued))
             if failure is not None:
                 raise failure
         finally:
@@ -300,12 +320,27 @@ class RenderPool:
             with self._lock:
                 if self._closed:
                     raise DeepSeekOCR2Error("the render pool is closed")
-                self._workers.append(_idle.take(self._events) or _Worker(self._events))
+                worker = _idle.acquire(self._events, max(MAX_LIVE, self.policy.workers))
+                if worker is None:
+                    return  # every worker is busy in other pools: _wait polls until one comes back
+                self._workers.append(worker)
 
-    def _wait(self) -> None:
-        """Handle one reply, death or expired deadline."""
+    def _hand_back_idle(self) -> None:
+        """Nothing queued here: idle workers go back for other pools (this one takes them again as it needs)."""
+        with self._lock:
+            if self._closed:
+                return
+            idle = [w for w in self._workers if w.ready and w.slot is None]
+            self._workers = [w for w in self._workers if w not in idle]
+        for worker in idle:
+            _idle.put(worker)
+
+    def _wait(self, *, poll: bool = False) -> None:
+        """Handle one reply, death or expired deadline; ``poll``: pages wait for a worker, look again soon."""
         now = time.monotonic()
         deadline = min((w.deadline for w in self._workers if w.slot is not None or not w.ready), default=now + 1)
+        if poll:
+            deadline = min(deadline, now + 0.05)
         try:
             worker, message = self._events.get(timeout=max(0.0, deadline - now))
         except queue.Empty:

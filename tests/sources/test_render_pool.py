@@ -10,6 +10,7 @@ import json
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import hostile_files as bad
@@ -218,3 +219,31 @@ def _wait_for(condition, timeout: float = 30.0) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def test_pools_running_at_once_share_the_workers_up_to_the_process_cap(
+    real_pdfs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten one-page callers at once (asyncio.gather over files, a server) start two processes, not ten."""
+    monkeypatch.setattr(_render_pool, "MAX_LIVE", 2)
+    started: list[int] = []
+    start = _render_pool._Worker.__init__
+
+    def counted(self: object, events: object) -> None:
+        start(self, events)  # type: ignore[arg-type]
+        started.append(self.proc.pid)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(_render_pool._Worker, "__init__", counted)
+    pages = tasks(real_pdfs / "load_v_error.pdf")
+
+    def one_call(index: int) -> bytes:
+        with RenderPool(RenderPolicy(workers=1)) as pool:
+            (result,) = list(pool.render(pages[index : index + 1]))
+        assert result.page is not None
+        return result.page.image.tobytes()
+
+    with ThreadPoolExecutor(10) as callers:
+        images = list(callers.map(one_call, range(10)))
+    assert len(started) <= 2 and parked() <= set(started)
+    with open_source(real_pdfs / "load_v_error.pdf") as document:
+        assert images[9] == document.load_page(9).image.tobytes()
