@@ -94,7 +94,9 @@ class TransformersOptions:
     ignore_eos: bool = _option(False, "never stop at EOS: every page gets max_new_tokens (benchmarks)", output=True)
     stop_loops: bool = _option(True, "stop a page early when its newest tokens loop", output=True)
     cuda_graphs: bool = _option(True, "capture the slot decode step in a CUDA graph (GPU only)")
-    compile_decode: bool = _option(False, "run the slot decode step through torch.compile (bf16 on a GPU)")
+    compile_decode: bool = _option(
+        False, "run the slot decode step through torch.compile (bf16 on a GPU; large jobs)", flag="--compile-decode"
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.device, list):  # hashable and frozen, as every other field

@@ -27,16 +27,20 @@ def _flagged() -> list[tuple[str, Any]]:
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--model --device --dtype --batch-size --max-new-tokens``, with the library's defaults."""
+    """``--model --device --dtype --batch-size --max-new-tokens --compile-decode``, with the library's defaults."""
     for dest, item in _flagged():
+        flag, description = item.metadata["flag"], item.metadata["description"]
+        if str(item.type) == "bool":  # a switch: the flag turns the option on
+            parser.add_argument(flag, dest=dest, action="store_true", help=description)
+            continue
         default = None if item.default is MISSING else item.default
         shown = f" (default: {default})" if default is not None else ""
         parser.add_argument(
-            item.metadata["flag"],
+            flag,
             dest=dest,
             type=_TYPES.get(str(item.type), str),
             default=default,
-            help=item.metadata["description"] + shown,
+            help=description + shown,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from PIL import Image
 
 from deepseek_ocr2_loaders.cli import main
+from deepseek_ocr2_loaders.cli._engine_args import add_engine_arguments, engine_options
 from deepseek_ocr2_loaders.testing import ScriptedEngine
 
 FIGURE_PAGE = (
@@ -111,3 +113,12 @@ def test_missing_model_exits_with_the_local_path_advice(tmp_path, capsys):
 def test_help_lists_convert():
     done = subprocess.run([sys.executable, "-m", "deepseek_ocr2_loaders.cli", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "convert" in done.stdout
+
+
+@pytest.mark.parametrize(("flags", "compiled"), [([], False), (["--compile-decode"], True)])
+def test_the_compile_decode_switch_reaches_the_engine_options(flags, compiled):
+    parser = argparse.ArgumentParser()
+    add_engine_arguments(parser)
+    options = engine_options(parser.parse_args(["--model", "m", *flags]))
+    assert options.compile_decode is compiled
+    assert options.max_new_tokens == 8192 and options.model == "m"
