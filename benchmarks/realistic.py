@@ -33,7 +33,8 @@ per page, two pages), the slot decoder pre-built for the row's call size, peak m
 are skipped when predicted not to fit. ``--hold-free-gb`` allocates GPU memory before the model
 loads so only that much stays free: the run a smaller card gets (peak memory is reported net of
 the held block). The HBM bound is throughput.py's, at the lengths the first row generated.
-JSON written after every row, the command line in it; a table printed last.
+JSON written after every row, the command line in it; a table printed last. ``--arrival-order``
+starts each call's pages in the order given instead of the most text first (what ordering buys).
 
     python benchmarks/realistic.py --checkpoint /tmp/full --pages 256 --hbm-gbs 4800 \\
         --json benchmarks/results/realistic-h200.json
@@ -65,6 +66,7 @@ import torch
 from PIL import Image
 
 from deepseek_ocr2_loaders import EngineOutput, TransformersEngine
+from deepseek_ocr2_loaders.engines.transformers import _scheduler
 from deepseek_ocr2_loaders.model import DEFAULT_DPI, DEFAULT_PROMPT, MAX_NEW_TOKENS
 from deepseek_ocr2_loaders.model._prompts import resolve_prompt
 from deepseek_ocr2_loaders.sources import open_source
@@ -525,6 +527,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hbm-gbs", type=float, default=4800.0, help="HBM GB/s for the bound (H200 4800, H100 3350)")
     parser.add_argument("--copy-gib", type=float, default=4.0, help="size of the bandwidth copy on the GPU")
     parser.add_argument("--compile-decode", action="store_true", help="the engine option compile_decode=True")
+    parser.add_argument(
+        "--arrival-order", action="store_true", help="start each call's pages in the order given (comparison)"
+    )
     parser.add_argument("--device", help="cuda, cuda:1, cpu, auto (every GPU) or cuda:0,cuda:1; default cuda")
     parser.add_argument("--time-budget-s", type=float, default=480.0, help="whole run, checkpoint and load included")
     parser.add_argument("--row-time-s", type=float, help="stop a row that yields as it goes after this long")
@@ -590,6 +595,8 @@ def main(argv: list[str] | None = None) -> None:
         bench.held_bytes = result["hold"]["held_bytes"]
         log(f"holding GPU memory: {result['hold']}")
 
+    if args.arrival_order:  # the comparison run: every call's pages start in the order given
+        _scheduler.longest_first = lambda images: list(range(len(images)))
     engine = TransformersEngine(str(args.checkpoint), **engine_options(args))
     fn = PageLengths(workload.lengths, [p["tokens"] for p in distribution["pages"] if p["tokens"] is not None])
     engine._page_lengths = fn  # benchmark-only hook: each page stops at min(fn(image), max_new_tokens)
@@ -601,7 +608,8 @@ def main(argv: list[str] | None = None) -> None:
         "max_batch_size": engine.batch_size,
         "vision_batch_size": engine.vision_batch_size,
         "engine_options": "ignore_eos=True, stop_loops=False, every other option default; _page_lengths hook"
-        + ("; compile_decode=True" if args.compile_decode else ""),
+        + ("; compile_decode=True" if args.compile_decode else "")
+        + ("; pages in arrival order (not the most text first)" if args.arrival_order else ""),
         "prompt": PROMPT,
         "cache": "off (cache=False) for every loader and reader",
         "rows": args.rows,

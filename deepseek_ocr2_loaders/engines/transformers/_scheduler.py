@@ -33,6 +33,7 @@ import torch
 
 from ...errors import DeepSeekOCR2Error, EngineError, GPUOutOfMemoryError
 from .._base import EngineOutput
+from ._page_order import longest_first
 from ._vision import PagePrompt, vision_prompts
 
 __all__ = ["PageQueue", "Replica"]
@@ -75,7 +76,7 @@ class _Job:
 
 
 class PageQueue:
-    """The pages of every call in arrival order; replicas take a few at a time and report back."""
+    """Every call's pages, calls in arrival order, each call's most text first; replicas take a few at a time."""
 
     def __init__(self) -> None:
         self._jobs: deque[_Job] = deque()
@@ -88,16 +89,18 @@ class PageQueue:
         """Queue these images; the future gives their outputs, in order, decoded beside every other caller's.
 
         An async caller awaits it (``asyncio.wrap_future``) and holds no thread meanwhile;
-        cancelling it drops the call's pages not yet decoding.
+        cancelling it drops the call's pages not yet decoding. The call's pages queue the most
+        text first (:mod:`._page_order`), behind every page queued before them.
         """
         call = _Call(list(images), prompt, limit, [None] * len(images), len(images))
         if not images:
             call.future.set_result([])
             return call.future
+        order = longest_first(call.images)  # before the lock: the other callers' pages go on meanwhile
         with self._changed:
             if self._closed:
                 raise EngineError("the engine is closed")
-            self._jobs.extend(_Job(call, index, next(self._ids)) for index in range(len(images)))
+            self._jobs.extend(_Job(call, index, next(self._ids)) for index in order)
             self._changed.notify_all()
         return call.future
 
