@@ -6,28 +6,29 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pymupdf
 import pytest
 from PIL import Image
 
 from deepseek_ocr2_loaders.engines import EngineOutput
 from deepseek_ocr2_loaders.engines.transformers._page_order import longest_first, text_edges
 from deepseek_ocr2_loaders.engines.transformers._scheduler import PageQueue
+from deepseek_ocr2_loaders.model import DEFAULT_DPI
+from deepseek_ocr2_loaders.sources import open_source
 
 LENGTHS = Path(__file__).parents[2] / "benchmarks" / "results" / "page-lengths.json"
 
 
 def render(pdf: Path, page: int = 0) -> Image.Image:
-    with pymupdf.open(pdf) as doc:
-        pixmap = doc[page].get_pixmap(dpi=144)
-    return Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples)
+    """The page as the loaders hand it to the engine (144 DPI, the pixel cap)."""
+    with open_source(pdf, dpi=DEFAULT_DPI) as doc:
+        return doc.load_page(page).image
 
 
 @pytest.fixture(scope="module")
 def pages(real_pdfs):
     return {
         "newspaper": render(real_pdfs / "newspaper.pdf"),
-        "notes": render(real_pdfs / "mattsnotes.pdf", 2),  # a few handwritten-style lines
+        "notes": render(real_pdfs / "mattsnotes.pdf", 2),  # the shortest text page measured (136 tokens)
         "blank": render(real_pdfs / "blank_book_pg1.pdf"),
     }
 
