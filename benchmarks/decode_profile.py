@@ -116,19 +116,31 @@ def apply(decoder: Any, variant: str) -> None:
     """Set the decoder up as ``variant`` says (graphs are captured again at the next step).
 
     A variant is ``-``-joined parts: ``base`` (the engine's step), ``compile`` (the step as the
-    engine option ``compile_decode=True`` compiles it, captured in the same graphs), and for the
-    split attention kernel ``split<N>`` (parts of N keys), ``w<N>`` (warps), ``s<N>`` (stages).
+    engine option ``compile_decode=True`` compiles it, captured in the same graphs), ``grouped``
+    (the routed experts through transformers' grouped GEMMs instead of the fused kernels), for
+    the fused experts kernels ``en<N>``/``ek<N>`` (tile columns/depth), ``ew<N>``/``es<N>``
+    (warps/stages), and for the split attention kernel ``split<N>`` (parts of N keys), ``w<N>``
+    (warps), ``s<N>`` (stages).
     """
-    from deepseek_ocr2_loaders.engines.transformers import _paged_attention
+    from deepseek_ocr2_loaders.engines.transformers import _fused_experts, _paged_attention
 
     decoder._graphs.clear()
     decoder._views.clear()  # rebuilt, their widths marked dynamic where the step is compiled
     decoder.compile_step, decoder._compiled = False, None
+    text_config = decoder.model.model.language_model.config
+    text_config._experts_implementation = _fused_experts.IMPLEMENTATION
     _paged_attention.SPLIT_TOKENS = 512
     _paged_attention.SPLIT_WARPS, _paged_attention.SPLIT_STAGES = 4, 3
+    _fused_experts.BLOCK_N, _fused_experts.BLOCK_K = 64, 64
+    _fused_experts.NUM_WARPS, _fused_experts.NUM_STAGES = 4, 3
+    experts_settings = {"en": "BLOCK_N", "ek": "BLOCK_K", "ew": "NUM_WARPS", "es": "NUM_STAGES"}
     for part in variant.split("-"):
         if part == "compile":
             decoder.compile_step, decoder._compiled = True, compiled_step(decoder._step)
+        elif part == "grouped":
+            text_config._experts_implementation = "grouped_mm"
+        elif part[:2] in experts_settings and part[2:].isdigit():
+            setattr(_fused_experts, experts_settings[part[:2]], int(part[2:]))
         elif part.startswith("split"):
             _paged_attention.SPLIT_TOKENS = int(part[len("split") :])
         elif part[0] in "ws" and part[1:].isdigit():
@@ -146,7 +158,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--profile", type=int, nargs=2, default=[8, 9216], metavar=("WIDTH", "LENGTH"))
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--variants", nargs="+", default=[], help="base, compile, split<N>, w<N>, s<N>, joined by -")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=[],
+        help="base, compile, grouped, en<N>, ek<N>, ew<N>, es<N>, split<N>, w<N>, s<N>, joined by -",
+    )
     parser.add_argument("--points", nargs="+", default=["8x9216", "8x2048", "128x2048"], metavar="WIDTHxLENGTH")
     parser.add_argument("--profile-variant", default="base")
     parser.add_argument("--json", type=Path)

@@ -9,7 +9,8 @@ This loop keeps ``slots`` sequences in flight instead:
   are lent as each page grows, so memory holds the tokens in flight, not the token budget;
 * one decode step runs the model's own decoder layers for all slots at once, each slot
   writing at its own position and attending over its own live tokens only
-  (:mod:`._paged_attention`); on CUDA the step is captured once in a CUDA graph and replayed;
+  (:mod:`._paged_attention`), the routed experts read once per step by two kernels
+  (:mod:`._fused_experts`); on CUDA the step is captured once in a CUDA graph and replayed;
 * the host looks at the slots only every ``sync_every`` steps: finished pages are read
   out, their blocks returned, and their slots refilled with new pages, so short pages never
   wait for long ones. When blocks run out, the newest page gives its blocks back and is
@@ -31,7 +32,7 @@ from typing import Any, Protocol
 
 import torch
 
-from . import _paged_attention
+from . import _fused_experts, _paged_attention
 from ._guards import LoopCheck, WindowedNoRepeatNGram
 from ._kv_cache import BlockAllocator, PagedKVCache, blocks_for, cache_keyword, layer_caches, output_cache
 from ._vision import PagePrompt
@@ -155,6 +156,7 @@ class SlotDecoder:
         lm = self.model.model.language_model
         config = lm.config
         _paged_attention.install(config)
+        _fused_experts.install(config)
         param = next(self.model.parameters())
         self.device, self.dtype = param.device, param.dtype
         self.length = self.prompt_room + self.max_new_tokens + self.sync_every + 1
