@@ -73,8 +73,19 @@ def _tiles_fit(*sizes: int) -> bool:
     return all(tile >= 16 and tile & (tile - 1) == 0 and size % tile == 0 for size, tile in tiles)
 
 
+_PLAIN_LAYOUT = {
+    "has_gate": True,
+    "has_bias": False,
+    "is_transposed": False,
+    "is_concatenated": True,
+    "_is_expert_parallel": False,
+}
+"""The layout the kernels compute, as ``use_experts_implementation``'s flags; a flag an older 5.x
+release lacks (5.17 has no expert parallelism) reads as its plain value."""
+
+
 def _kernels_fit(module: Any, hidden_states: torch.Tensor) -> bool:
-    plain = module.has_gate and not module.has_bias and not module.is_transposed and not module._is_expert_parallel
+    plain = all(getattr(module, name, value) == value for name, value in _PLAIN_LAYOUT.items())
     return (
         plain
         and _tiles_fit(module.hidden_dim, module.intermediate_dim)
