@@ -8,8 +8,8 @@ content: the cost does not depend on it) and times the captured step's replay, b
 bytes a step must read (weights touched + live KV) over the measured HBM bandwidth. For one
 (width, length) it also profiles eager steps and lists the CUDA kernels by total time.
 
-    python benchmarks/decode_profile.py --checkpoint /tmp/full --widths 8 32 128 \\
-        --lengths 1024 4096 9216 --json benchmarks/results/decode-profile-h200.json
+    python benchmarks/decode_profile.py --checkpoint /tmp/full --widths 8 128 --lengths 2048 9216 \\
+        --variants base grouped compile --profile 8 9216 --json benchmarks/results/decode-profile-h200-fused.json
 """
 
 from __future__ import annotations
