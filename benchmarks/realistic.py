@@ -13,6 +13,9 @@ application holds one):
 * ``langchain-pdf`` / ``langchain-png``: ``DeepSeekOCR2Loader(folder, engine=engine).lazy_load()``
   consumed, over a folder of the real PDFs (copied and cycled to ``--pages`` pages) and over a
   folder of one PNG per page (rendered at the package's 144 DPI).
+* ``langchain-generic``: ``GenericLoader(FileSystemBlobLoader(png_folder, glob="*.png"),
+  DeepSeekOCR2Parser(engine=engine)).lazy_load()``, one parser call per blob (a fraction of
+  ``langchain-png``, one loader over the same folder).
 * ``llamaindex-load-data``: one ``DeepSeekOCR2Reader(engine=engine).load_data(png_folder)`` call.
 * ``llamaindex-sdr``: ``SimpleDirectoryReader(png_folder, file_extractor={".png": reader})``, one
   reader call per file (``iter_data()``: ``load_data()``'s own per-file loop, so a row can stop).
@@ -76,11 +79,16 @@ ROWS = (
     "engine",
     "langchain-pdf",
     "langchain-png",
+    "langchain-generic",
     "llamaindex-load-data",
     "llamaindex-sdr",
     "llamaindex-sdr-async",
 )
-PER_FILE = {"llamaindex-sdr": "llamaindex-load-data", "llamaindex-sdr-async": "llamaindex-load-data"}
+PER_FILE = {
+    "langchain-generic": "langchain-png",
+    "llamaindex-sdr": "llamaindex-load-data",
+    "llamaindex-sdr-async": "llamaindex-load-data",
+}
 """Per-file rows and the one-call row over the same PNG folder they are a fraction of."""
 PREDICT_FROM = {"llamaindex-load-data": "langchain-png", "llamaindex-sdr-async": "llamaindex-load-data"}
 """Rows that cannot stop part-way, and the row whose rate predicts their duration."""
@@ -330,6 +338,15 @@ def _reader(engine: TransformersEngine) -> Any:
     return DeepSeekOCR2Reader(engine=engine, cache=False)
 
 
+def _generic(folder: Path, engine: TransformersEngine) -> Any:
+    from langchain_community.document_loaders.blob_loaders import FileSystemBlobLoader
+    from langchain_community.document_loaders.generic import GenericLoader
+
+    from deepseek_ocr2_loaders.langchain import DeepSeekOCR2Parser
+
+    return GenericLoader(FileSystemBlobLoader(folder, glob="*.png"), DeepSeekOCR2Parser(engine=engine, cache=False))
+
+
 def _directory(folder: Path, engine: TransformersEngine) -> Any:
     from llama_index.core import SimpleDirectoryReader
 
@@ -345,6 +362,8 @@ def run_path(name: str, engine: TransformersEngine, inputs: Inputs, stop_at: flo
     if name in ("langchain-pdf", "langchain-png"):
         folder = inputs.pdf_dir if name == "langchain-pdf" else inputs.png_dir
         return consume(DeepSeekOCR2Loader(str(folder), engine=engine, cache=False).lazy_load(), stop_at)
+    if name == "langchain-generic":
+        return consume(_generic(inputs.png_dir, engine).lazy_load(), stop_at)
     if name == "llamaindex-load-data":
         return _reader(engine).load_data(str(inputs.png_dir))
     if name == "llamaindex-sdr":

@@ -17,6 +17,8 @@ from ..model import DEFAULT_DPI, DEFAULT_PROMPT
 from ..options import RenderPolicy
 from ..pipeline._convert import NamedSource, Source
 from ..records._loading import LoadOptions, load_records, make_engine
+from ..records._modes import DocumentRecord
+from ..records._read_ahead import ReadAhead
 from ._documents import to_document
 
 __all__ = ["DeepSeekOCR2Parser"]
@@ -74,16 +76,27 @@ class DeepSeekOCR2Parser(BaseBlobParser):
             skip_failed_pages=skip_failed_pages,
         )
         self.engine = make_engine(engine, engine_options)
+        self._ahead = ReadAhead(self._read_files, self.engine.batch_size, order="directory")
 
     def lazy_parse(self, blob: Blob) -> Iterator[Document]:
         """Yield the blob's Documents as its pages finish.
 
-        One engine call per blob's batch of pages: ``GenericLoader`` hands blobs over one at a
-        time, so one-page blobs go to the GPU one by one. ``DeepSeekOCR2Loader(blob_loader)``
-        reads the same blobs in shared batches.
+        ``GenericLoader`` hands blobs over one at a time and waits for each: a file blob goes
+        through the read-ahead, so once two neighbouring files of a folder were asked for (in
+        the directory's order, as ``FileSystemBlobLoader`` globs them) the folder's next files
+        are read in shared engine batches. In-memory blobs are read one by one.
         """
-        for record in load_records([blob_source(blob)], self.engine, self.options):
+        source = blob_source(blob)
+        records = (
+            self._ahead.records(source)
+            if isinstance(source, Path) and source.is_file()
+            else load_records([source], self.engine, self.options)
+        )
+        for record in records:
             yield to_document(record)
+
+    def _read_files(self, paths: list[Path]) -> Iterator[DocumentRecord]:
+        return load_records(list(paths), self.engine, self.options)
 
 
 def blob_source(blob: Blob) -> Source:

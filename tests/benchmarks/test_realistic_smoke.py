@@ -76,6 +76,7 @@ def test_realistic_script_runs_every_row_over_the_same_pages(tmp_path: Path, tin
         "engine",
         "langchain-pdf",
         "langchain-png",
+        "langchain-generic",
         "llamaindex-load-data",
         "llamaindex-sdr",
         "llamaindex-sdr-async",
@@ -89,6 +90,7 @@ def test_realistic_script_runs_every_row_over_the_same_pages(tmp_path: Path, tin
         assert "fraction_of_bound" in row, name
     for name in ("llamaindex-sdr", "llamaindex-sdr-async"):
         assert rows[name]["of_one_call"]["of"] == "llamaindex-load-data"
+    assert rows["langchain-generic"]["of_one_call"]["of"] == "langchain-png"
     assert result["config"]["max_new_tokens"] == 4
     assert SUMMARY_KEYS <= result["distribution"]["summary"].keys()
     assert result["distribution"]["source"].startswith("page-lengths.json")
