@@ -36,8 +36,10 @@ per page, two pages), the slot decoder pre-built for the row's call size, peak m
 are skipped when predicted not to fit. ``--hold-free-gb`` allocates GPU memory before the model
 loads so only that much stays free: the run a smaller card gets (peak memory is reported net of
 the held block). The HBM bound is throughput.py's, at the lengths the first row generated.
-JSON written after every row, the command line in it; a table printed last. ``--arrival-order``
-starts each call's pages in the order given instead of the most text first (what ordering buys).
+Each row records when its pages reached the engine (``pages_submitted``: the first call, and
+when a quarter, half, ... of them were queued). JSON written after every row, the command line
+in it; a table printed last. ``--arrival-order`` starts each call's pages in the order given
+instead of the most text first (what ordering buys).
 
     python benchmarks/realistic.py --checkpoint /tmp/full --pages 256 --hbm-gbs 4800 \\
         --json benchmarks/results/realistic-h200.json
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import math
 import platform
@@ -373,6 +376,47 @@ def run_path(name: str, engine: TransformersEngine, inputs: Inputs, stop_at: flo
     raise ValueError(name)
 
 
+@contextlib.contextmanager
+def submissions(engine: TransformersEngine) -> Iterator[list[tuple[float, int]]]:
+    """``(time, pages)`` of every call that hands the engine pages meanwhile (sync or async, any thread).
+
+    Why: a loader row slower than the engine alone with as many decode steps in its last call
+    spends the difference before its pages reach the queue (rendering, chunking); this shows when.
+    """
+    submitted: list[tuple[float, int]] = []
+    submit = engine._submit_slots
+
+    def recording(images: list[Any], prompt: str) -> Any:
+        submitted.append((time.perf_counter(), len(images)))
+        return submit(images, prompt)
+
+    engine._submit_slots = recording  # type: ignore[method-assign]
+    try:
+        yield submitted
+    finally:
+        del engine._submit_slots
+
+
+def arrival(submitted: list[tuple[float, int]], started: float) -> dict[str, Any]:
+    """Seconds from the row's start until the first call, and until a quarter, half, ... of its pages were queued."""
+    total = sum(pages for _, pages in submitted)
+    if not total:
+        return {"calls": 0}
+    marks: dict[str, float] = {}
+    queued = 0
+    for at, pages in sorted(submitted):
+        queued += pages
+        for share in (25, 50, 75, 100):
+            if f"{share}%_at_s" not in marks and queued * 100 >= share * total:
+                marks[f"{share}%_at_s"] = round(at - started, 2)
+    return {
+        "calls": len(submitted),
+        "pages": total,
+        "first_at_s": round(min(at for at, _ in submitted) - started, 2),
+        **marks,
+    }
+
+
 def per_page(values: list[int]) -> dict[str, Any]:
     return {
         "mean": round(statistics.fmean(values), 1),
@@ -413,7 +457,8 @@ def run_row(bench: RealisticBench, name: str, engine: TransformersEngine, worklo
         bench.reset_peak()
         bench.sync()
         started = time.perf_counter()
-        items = run_path(name, engine, workload.full, stop_at)
+        with submissions(engine) as submitted:
+            items = run_path(name, engine, workload.full, stop_at)
         bench.sync()
         seconds = time.perf_counter() - started
         if name == "engine":
@@ -437,6 +482,7 @@ def run_row(bench: RealisticBench, name: str, engine: TransformersEngine, worklo
             warmup_s=round(warmup_s, 1),
             page_lengths_fn={"calls": fn.calls, "seconds": round(fn.seconds, 3), "misses": len(fn.misses) - misses},
             engine_last_stats=stats,
+            pages_submitted=arrival(submitted, started),
         )
         if fields["partial"]:
             fields["stopped"] = "time budget" if bench.left() <= 0 else f"--row-time-s {args.row_time_s}"

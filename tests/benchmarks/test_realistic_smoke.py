@@ -88,6 +88,9 @@ def test_realistic_script_runs_every_row_over_the_same_pages(tmp_path: Path, tin
         assert row["output_tokens_per_page"]["max"] <= 4, name
         assert row["expected_tokens_per_page"]["mean"] == 4, name  # every real page is longer than 4 tokens
         assert "fraction_of_bound" in row, name
+        assert row["pages_submitted"]["pages"] == pages and row["pages_submitted"]["100%_at_s"] <= row["seconds"], name
+    assert rows["engine"]["pages_submitted"]["calls"] == 1  # one generate call
+    assert rows["llamaindex-sdr-async"]["pages_submitted"]["calls"] == pages  # one call per one-page file
     for name in ("llamaindex-sdr", "llamaindex-sdr-async"):
         assert rows[name]["of_one_call"]["of"] == "llamaindex-load-data"
     assert rows["langchain-generic"]["of_one_call"]["of"] == "langchain-png"
