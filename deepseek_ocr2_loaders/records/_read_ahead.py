@@ -47,7 +47,7 @@ class ReadAhead:
     """
 
     def __init__(
-        self, load: Callable[[list[Path]], Iterator[DocumentRecord]], files: int, *, order: FolderOrder = "name"
+        self, load: Callable[[list[Path]], Iterator[DocumentRecord]], files: int, order: FolderOrder = "name"
     ) -> None:
         self._load = load
         self._files = max(1, files)
@@ -61,14 +61,14 @@ class ReadAhead:
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle to an empty read-ahead (a worker process reads its own files)."""
-        return (_read_ahead, (self._load, self._files, self._order))
+        return (ReadAhead, (self._load, self._files, self._order))
 
     def records(self, path: Path) -> Iterator[DocumentRecord]:
         """The records of ``path``: read ahead already, or read now (and the next files started)."""
         with self._lock:
             ahead = self._ahead.pop(path, None)
-            here = self._rank(path)
-            for file in [f for f in self._ahead if f.parent != path.parent or self._rank(f) < here]:
+            here = self._rank(path)  # lists path's folder: the files ahead in it rank in that listing
+            for file in [f for f in self._ahead if f.parent != path.parent or self._position.get(f, -1) < here]:
                 del self._ahead[file]  # the caller went elsewhere, or skipped it: not asked for any more
             sequential = self._last is not None and self._after(self._last, 1) == [path]
             self._last = path
@@ -150,8 +150,3 @@ def _stamp(path: Path) -> Stamp:
     except OSError:
         return (-1, -1)
     return (info.st_size, info.st_mtime_ns)
-
-
-def _read_ahead(load: Callable[[list[Path]], Iterator[DocumentRecord]], files: int, order: FolderOrder) -> ReadAhead:
-    """An empty read-ahead with these settings (what a pickled one becomes)."""
-    return ReadAhead(load, files, order=order)

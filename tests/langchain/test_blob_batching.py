@@ -60,6 +60,7 @@ def test_a_parser_that_read_ahead_pickles_to_one_that_reads_the_same(tmp_path, t
     parser = DeepSeekOCR2Parser(engine=tiny_engine, cache=False)
     first = GenericLoader(FileSystemBlobLoader(folder, glob="*.png"), parser).load()
     copy = pickle.loads(pickle.dumps(parser))
+    assert copy._ahead._order == "directory"  # it still reads ahead in the blob loader's order
     again = GenericLoader(FileSystemBlobLoader(folder, glob="*.png"), copy).load()
     assert [(d.id, d.page_content) for d in again] == [(d.id, d.page_content) for d in first]
 
